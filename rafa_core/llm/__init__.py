@@ -1,0 +1,26 @@
+"""LLM backends behind one async protocol (see DESIGN.md, "The LLM layer")."""
+
+from .base import (
+    LLM,
+    BackendError,
+    BaseLLM,
+    BudgetExceeded,
+    Completion,
+    GenerationResult,
+    NotSupported,
+    Prompt,
+    UserError,
+    as_messages,
+    as_text,
+)
+from .cache import ResponseCache
+from .registry import BackendOptions, describe_choice, make_llm
+from .scripted import ReplayLLM, ScriptedLLM, ScriptedRequest
+from .usage import PRICES_PER_MTOK, Usage, price_of
+
+__all__ = [
+    "LLM", "BackendError", "BaseLLM", "BudgetExceeded", "Completion", "GenerationResult",
+    "NotSupported", "Prompt", "UserError", "as_messages", "as_text", "ResponseCache",
+    "BackendOptions", "describe_choice", "make_llm", "ReplayLLM", "ScriptedLLM",
+    "ScriptedRequest", "PRICES_PER_MTOK", "Usage", "price_of",
+]

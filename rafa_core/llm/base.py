@@ -1,0 +1,286 @@
+"""The LLM protocol, completions, errors, and the common machinery every backend shares.
+
+A backend subclasses :class:`BaseLLM` and implements ``_generate`` (and ``_loglik`` where it
+can).  ``BaseLLM`` adds, once for all backends: the response cache (per sample index), the
+usage ledger with its cost cap, and the per-backend concurrency limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol, Union, runtime_checkable
+
+from .usage import Usage
+
+if TYPE_CHECKING:
+    from .cache import ResponseCache
+
+Messages = list[dict[str, str]]
+Prompt = Union[str, Messages]
+
+
+class UserError(Exception):
+    """Bad user input (flags, keys, files, servers): one line for the user, exit code 2."""
+
+
+class BackendError(Exception):
+    """The backend failed after its retries (server down, malformed answers, ...)."""
+
+
+class NotSupported(UserError):
+    """The backend cannot do what was asked (e.g. ``loglik`` on a chat-only server)."""
+
+
+class BudgetExceeded(Exception):
+    """The run's ``--max-cost`` is spent; the runner stops cleanly."""
+
+
+@dataclass
+class Completion:
+    text: str
+    finish_reason: str | None = None
+    # Per-token log-probabilities of ``text`` when ``logprobs=True`` was asked (else None).
+    token_logprobs: list[float] | None = None
+    tokens: list[str] | None = None
+    cached: bool = False
+
+    @property
+    def mean_logprob(self) -> float:
+        """Mean token log-probability (0.0 when unknown); used to rank sampled actions."""
+        if not self.token_logprobs:
+            return 0.0
+        return sum(self.token_logprobs) / len(self.token_logprobs)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "finish_reason": self.finish_reason,
+            "token_logprobs": self.token_logprobs,
+            "tokens": self.tokens,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], cached: bool = False) -> "Completion":
+        return cls(
+            text=data["text"],
+            finish_reason=data.get("finish_reason"),
+            token_logprobs=data.get("token_logprobs"),
+            tokens=data.get("tokens"),
+            cached=cached,
+        )
+
+
+@dataclass
+class GenerationResult:
+    """What a backend's ``_generate`` returns: the samples and what they cost."""
+
+    completions: list[Completion]
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    calls: int = 1
+
+
+@runtime_checkable
+class LLM(Protocol):
+    name: str
+
+    async def generate(
+        self,
+        prompt: Prompt,
+        *,
+        n: int = 1,
+        temperature: float = 0.7,
+        max_tokens: int = 256,
+        stop: list[str] | None = None,
+        logprobs: bool = False,
+    ) -> list[Completion]: ...
+
+    async def loglik(self, prefix: str, continuations: list[str]) -> list[float]: ...
+
+
+def as_messages(prompt: Prompt) -> Messages:
+    """A plain string prompt is one user message."""
+    if isinstance(prompt, str):
+        return [{"role": "user", "content": prompt}]
+    return list(prompt)
+
+
+def as_text(prompt: Prompt) -> str:
+    """Flatten chat messages into one text (for completion-style backends and rules)."""
+    if isinstance(prompt, str):
+        return prompt
+    return "\n\n".join(m["content"] for m in prompt)
+
+
+@dataclass
+class _Shared:
+    """State shared by every view of one backend (see :meth:`BaseLLM.with_usage`)."""
+
+    semaphore: asyncio.Semaphore | None
+    concurrency: int
+
+
+class BaseLLM:
+    """Cache + usage ledger + concurrency limit around a backend's raw calls."""
+
+    #: True for test doubles; runs print "simulated" wherever such a backend appears.
+    simulated: bool = False
+    supports_loglik: bool = False
+
+    def __init__(
+        self,
+        name: str,
+        model: str,
+        *,
+        usage: Usage | None = None,
+        cache: "ResponseCache | None" = None,
+        concurrency: int = 8,
+    ) -> None:
+        self.name = name
+        self.model = model
+        self.usage = usage if usage is not None else Usage()
+        self.cache = cache
+        self._shared = _Shared(semaphore=None, concurrency=max(1, concurrency))
+
+    # -- views -------------------------------------------------------------------------
+    def with_usage(self, usage: Usage) -> "BaseLLM":
+        """The same backend (model, cache, concurrency limit) recording into ``usage``.
+
+        Runs give each episode its own ledger whose parent is the run's ledger, so the
+        episode's cost is known while the run total stays right.
+        """
+        view = copy.copy(self)
+        view.usage = usage
+        return view
+
+    def describe(self) -> dict[str, Any]:
+        return {"backend": self.name, "model": self.model, "simulated": self.simulated}
+
+    # -- public API --------------------------------------------------------------------
+    async def generate(
+        self,
+        prompt: Prompt,
+        *,
+        n: int = 1,
+        temperature: float = 0.7,
+        max_tokens: int = 256,
+        stop: list[str] | None = None,
+        logprobs: bool = False,
+    ) -> list[Completion]:
+        if n < 1:
+            return []
+        request = {
+            "op": "generate",
+            "backend": self.name,
+            "model": self.model,
+            "messages": as_messages(prompt),
+            "temperature": temperature,
+            "max_tokens": max_tokens,
+            "stop": list(stop) if stop else None,
+            "logprobs": logprobs,
+        }
+        results: list[Completion | None] = [None] * n
+        keys = [request_key(request, i) for i in range(n)]
+        if self.cache is not None:
+            for i, key in enumerate(keys):
+                hit = self.cache.get(key)
+                if hit is not None:
+                    results[i] = Completion.from_json(hit, cached=True)
+        missing = [i for i, c in enumerate(results) if c is None]
+        hits = n - len(missing)
+        if hits:
+            self.usage.record_cache_hits(self.model, hits)
+        if missing:
+            self.usage.check_budget()
+            async with self._limit():
+                result = await self._generate(
+                    prompt,
+                    n=len(missing),
+                    temperature=temperature,
+                    max_tokens=max_tokens,
+                    stop=list(stop) if stop else None,
+                    logprobs=logprobs,
+                )
+            self.usage.record(
+                self.model, result.prompt_tokens, result.completion_tokens, calls=result.calls
+            )
+            fresh = result.completions
+            if len(fresh) < len(missing):
+                raise BackendError(
+                    f"{self.name}: asked for {len(missing)} samples, got {len(fresh)}"
+                )
+            for i, completion in zip(missing, fresh):
+                results[i] = completion
+                if self.cache is not None:
+                    self.cache.put(keys[i], completion.to_json())
+        return [c for c in results if c is not None]
+
+    async def loglik(self, prefix: str, continuations: list[str]) -> list[float]:
+        """Sum of token log-probabilities of each continuation after ``prefix``."""
+        if not self.supports_loglik:
+            raise NotSupported(
+                f"backend {self.name!r} cannot score log-likelihoods (loglik not supported); "
+                "use an hf: model, the local model, or a completions server with echo+logprobs"
+            )
+        request = {"op": "loglik", "backend": self.name, "model": self.model, "prefix": prefix}
+        scores: list[float | None] = [None] * len(continuations)
+        keys = [request_key({**request, "continuation": c}, 0) for c in continuations]
+        if self.cache is not None:
+            for i, key in enumerate(keys):
+                hit = self.cache.get(key)
+                if hit is not None:
+                    scores[i] = float(hit["loglik"])
+        missing = [i for i, s in enumerate(scores) if s is None]
+        if len(missing) < len(continuations):
+            self.usage.record_cache_hits(self.model, len(continuations) - len(missing))
+        if missing:
+            self.usage.check_budget()
+            async with self._limit():
+                values, prompt_tokens, calls = await self._loglik(
+                    prefix, [continuations[i] for i in missing]
+                )
+            self.usage.record(self.model, prompt_tokens, 0, calls=calls)
+            for i, value in zip(missing, values):
+                scores[i] = float(value)
+                if self.cache is not None:
+                    self.cache.put(keys[i], {"loglik": float(value)})
+        return [float(s) for s in scores]  # type: ignore[arg-type]
+
+    async def aclose(self) -> None:
+        """Release network clients / models; a no-op for most backends."""
+
+    # -- for subclasses ------------------------------------------------------------------
+    async def _generate(
+        self,
+        prompt: Prompt,
+        *,
+        n: int,
+        temperature: float,
+        max_tokens: int,
+        stop: list[str] | None,
+        logprobs: bool,
+    ) -> GenerationResult:
+        raise NotImplementedError
+
+    async def _loglik(
+        self, prefix: str, continuations: list[str]
+    ) -> tuple[list[float], int, int]:
+        """Return (scores, prompt tokens processed, backend calls made)."""
+        raise NotImplementedError
+
+    def _limit(self) -> asyncio.Semaphore:
+        # Created lazily so it binds to the running event loop.
+        shared = self._shared
+        if shared.semaphore is None:
+            shared.semaphore = asyncio.Semaphore(shared.concurrency)
+        return shared.semaphore
+
+
+def request_key(request: dict[str, Any], sample_index: int) -> str:
+    """Cache key: a hash of the whole request plus which sample of it this is."""
+    blob = json.dumps({**request, "sample": sample_index}, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()

@@ -1,0 +1,78 @@
+"""A persistent response cache in SQLite, safe for several processes sharing one file."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from .base import UserError
+
+_SCHEMA = "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+
+
+class ResponseCache:
+    """key -> JSON value. WAL mode + busy timeout let concurrent runs share one file.
+
+    A file that is not a readable cache database is reported and rebuilt (moved aside to
+    ``<name>.corrupt``), never silently used.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UserError(f"cannot create cache directory {self.path.parent}: {exc}")
+        self._conn = self._open_or_rebuild()
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=30.0, check_same_thread=False, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute(_SCHEMA)
+        # Reading the table proves the file is a sound database, not just a header.
+        conn.execute("SELECT count(*) FROM responses").fetchone()
+        return conn
+
+    def _open_or_rebuild(self) -> sqlite3.Connection:
+        try:
+            return self._connect()
+        except sqlite3.DatabaseError as exc:
+            aside = self.path.with_name(self.path.name + ".corrupt")
+            print(
+                f"warning: cache {self.path} is corrupt ({exc}); moved to {aside}, starting a new one",
+                file=sys.stderr,
+            )
+            for suffix in ("", "-wal", "-shm"):
+                part = Path(str(self.path) + suffix)
+                if part.exists():
+                    part.replace(Path(str(aside) + suffix))
+            try:
+                return self._connect()
+            except sqlite3.DatabaseError as exc2:
+                raise UserError(f"cache {self.path} cannot be rebuilt: {exc2}")
+
+    def get(self, key: str) -> Any | None:
+        with self._lock:
+            row = self._conn.execute("SELECT value FROM responses WHERE key = ?", (key,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def put(self, key: str, value: Any) -> None:
+        blob = json.dumps(value, ensure_ascii=False)
+        with self._lock:
+            self._conn.execute(
+                "INSERT OR REPLACE INTO responses (key, value) VALUES (?, ?)", (key, blob)
+            )
+
+    def __len__(self) -> int:
+        with self._lock:
+            return self._conn.execute("SELECT count(*) FROM responses").fetchone()[0]
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()

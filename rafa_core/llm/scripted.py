@@ -1,0 +1,159 @@
+"""Deterministic test doubles: rule-driven and replayed backends. Always labelled simulated."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence, Union
+
+from .base import (
+    BackendError,
+    BaseLLM,
+    Completion,
+    GenerationResult,
+    Prompt,
+    UserError,
+    as_messages,
+    as_text,
+    request_key,
+)
+
+
+@dataclass
+class ScriptedRequest:
+    """What a rule sees besides the prompt text."""
+
+    prompt: Prompt
+    n: int
+    temperature: float
+    max_tokens: int
+    stop: list[str] | None
+    logprobs: bool
+    # Seeded from (seed, prompt, n, temperature): answers do not depend on call order,
+    # so concurrent and sequential runs, and resumed runs, see the same answers.
+    rng: random.Random
+
+
+RuleAnswer = Union[str, Completion, Sequence[Union[str, Completion]]]
+Rule = Callable[[str, ScriptedRequest], RuleAnswer]
+LoglikRule = Callable[[str, str], float]
+
+
+def _count_tokens(text: str) -> int:
+    # A rough, deterministic token count so usage accounting is testable.
+    return len(text.split())
+
+
+def _cut_at_stop(text: str, stop: list[str] | None) -> tuple[str, str]:
+    if stop:
+        cuts = [text.find(s) for s in stop if s and text.find(s) >= 0]
+        if cuts:
+            return text[: min(cuts)], "stop"
+    return text, "stop"
+
+
+class ScriptedLLM(BaseLLM):
+    """Answers from a rule ``(prompt_text, request) -> answer(s)``; no network, no model."""
+
+    simulated = True
+
+    def __init__(
+        self,
+        rule: Rule,
+        *,
+        name: str = "scripted",
+        loglik_rule: LoglikRule | None = None,
+        seed: int = 0,
+        **kwargs,
+    ) -> None:
+        super().__init__(name, name, **kwargs)
+        self.rule = rule
+        self.loglik_rule = loglik_rule
+        self.supports_loglik = loglik_rule is not None
+        self.seed = seed
+
+    def _rng_for(self, text: str, n: int, temperature: float) -> random.Random:
+        digest = hashlib.sha256(f"{self.seed}|{n}|{temperature}|{text}".encode()).digest()
+        return random.Random(int.from_bytes(digest[:8], "big"))
+
+    async def _generate(self, prompt, *, n, temperature, max_tokens, stop, logprobs):
+        text = as_text(prompt)
+        request = ScriptedRequest(
+            prompt=prompt,
+            n=n,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            stop=stop,
+            logprobs=logprobs,
+            rng=self._rng_for(text, n, temperature),
+        )
+        answer = self.rule(text, request)
+        answers = [answer] if isinstance(answer, (str, Completion)) else list(answer)
+        if not answers:
+            answers = [""]
+        while len(answers) < n:  # a rule may give one answer for all samples
+            answers.append(answers[len(answers) % len(answers)])
+        completions = []
+        for a in answers[:n]:
+            if isinstance(a, Completion):
+                completions.append(a)
+                continue
+            body, reason = _cut_at_stop(a, stop)
+            completions.append(Completion(text=body, finish_reason=reason))
+        return GenerationResult(
+            completions=completions,
+            prompt_tokens=_count_tokens(text),
+            completion_tokens=sum(_count_tokens(c.text) for c in completions),
+        )
+
+    async def _loglik(self, prefix, continuations):
+        assert self.loglik_rule is not None
+        return [self.loglik_rule(prefix, c) for c in continuations], _count_tokens(prefix), 1
+
+
+class ReplayLLM(BaseLLM):
+    """Replays recorded answers from a JSONL file; an unrecorded request is an error.
+
+    Each line: ``{"messages": [...] | "prompt": "...", "completions": ["...", ...]}``;
+    the i-th completion answers sample i of that prompt, whatever the sampling settings.
+    """
+
+    simulated = True
+
+    def __init__(self, path: str | Path, **kwargs) -> None:
+        super().__init__(f"replay:{path}", "replay", **kwargs)
+        self.answers = self._load(Path(path))
+
+    @staticmethod
+    def _prompt_key(prompt: Prompt) -> str:
+        return request_key({"messages": as_messages(prompt)}, 0)
+
+    def _load(self, path: Path) -> dict[str, list[str]]:
+        if not path.is_file():
+            raise UserError(f"replay file not found: {path}")
+        answers: dict[str, list[str]] = {}
+        for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                prompt = record["messages"] if "messages" in record else record["prompt"]
+                texts = [str(t) for t in record["completions"]]
+            except (ValueError, KeyError, TypeError) as exc:
+                raise UserError(f"replay file {path}:{lineno}: not a recorded answer ({exc})")
+            answers.setdefault(self._prompt_key(prompt), []).extend(texts)
+        return answers
+
+    async def _generate(self, prompt, *, n, temperature, max_tokens, stop, logprobs):
+        recorded = self.answers.get(self._prompt_key(prompt))
+        if not recorded:
+            raise BackendError(f"replay: no recorded answer for prompt {as_text(prompt)[:80]!r}")
+        texts = [recorded[i % len(recorded)] for i in range(n)]
+        return GenerationResult(
+            completions=[Completion(text=_cut_at_stop(t, stop)[0], finish_reason="stop") for t in texts],
+            prompt_tokens=_count_tokens(as_text(prompt)),
+            completion_tokens=sum(_count_tokens(t) for t in texts),
+        )

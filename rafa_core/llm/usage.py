@@ -1,0 +1,141 @@
+"""Token, call, cache-hit and cost accounting, with an optional cost cap."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+# USD per 1M tokens: (prompt, completion). Public list prices; unknown models cost 0
+# and are reported as unpriced rather than guessed.
+PRICES_PER_MTOK: dict[str, tuple[float, float]] = {
+    "gpt-4": (30.0, 60.0),
+    "gpt-4-0613": (30.0, 60.0),
+    "gpt-3.5-turbo": (0.5, 1.5),
+    "gpt-3.5-turbo-16k": (3.0, 4.0),
+    "gpt-3.5-turbo-instruct": (1.5, 2.0),
+    "gpt-4o": (2.5, 10.0),
+    "gpt-4o-mini": (0.15, 0.6),
+    "gpt-4.1": (2.0, 8.0),
+    "gpt-4.1-mini": (0.4, 1.6),
+}
+
+
+def price_of(model: str) -> tuple[float, float] | None:
+    """Price per 1M tokens; dated snapshots (``gpt-4o-2024-08-06``) fall back to their family."""
+    if model in PRICES_PER_MTOK:
+        return PRICES_PER_MTOK[model]
+    family = max((m for m in PRICES_PER_MTOK if model.startswith(m + "-")), key=len, default=None)
+    return PRICES_PER_MTOK[family] if family else None
+
+
+@dataclass
+class ModelUsage:
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cache_hits: int = 0
+    cost_usd: float = 0.0
+    priced: bool = True
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "calls": self.calls,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "cache_hits": self.cache_hits,
+            "cost_usd": round(self.cost_usd, 6),
+            "priced": self.priced,
+        }
+
+
+@dataclass
+class Usage:
+    """A ledger of LLM usage per model.
+
+    Ledgers nest: an episode's ledger has the run's ledger as ``parent`` and every record
+    goes to both, so the cap (held by the root) sees the whole run.
+    """
+
+    max_cost: float | None = None
+    parent: "Usage | None" = None
+    per_model: dict[str, ModelUsage] = field(default_factory=dict)
+
+    def child(self) -> "Usage":
+        return Usage(parent=self)
+
+    def record(self, model: str, prompt_tokens: int, completion_tokens: int, calls: int = 1) -> None:
+        entry = self.per_model.setdefault(model, ModelUsage())
+        entry.calls += calls
+        entry.prompt_tokens += prompt_tokens
+        entry.completion_tokens += completion_tokens
+        price = price_of(model)
+        if price is None:
+            entry.priced = False
+        else:
+            entry.cost_usd += (prompt_tokens * price[0] + completion_tokens * price[1]) / 1e6
+        if self.parent is not None:
+            self.parent.record(model, prompt_tokens, completion_tokens, calls)
+
+    def record_cache_hits(self, model: str, hits: int) -> None:
+        self.per_model.setdefault(model, ModelUsage()).cache_hits += hits
+        if self.parent is not None:
+            self.parent.record_cache_hits(model, hits)
+
+    def check_budget(self) -> None:
+        """Raise :class:`BudgetExceeded` if this ledger or an ancestor has spent its cap."""
+        from .base import BudgetExceeded
+
+        ledger: Usage | None = self
+        while ledger is not None:
+            if ledger.max_cost is not None and ledger.cost_usd >= ledger.max_cost:
+                raise BudgetExceeded(
+                    f"cost ${ledger.cost_usd:.4f} reached --max-cost ${ledger.max_cost:.4f}"
+                )
+            ledger = ledger.parent
+
+    # -- totals ----------------------------------------------------------------------------
+    @property
+    def calls(self) -> int:
+        return sum(m.calls for m in self.per_model.values())
+
+    @property
+    def prompt_tokens(self) -> int:
+        return sum(m.prompt_tokens for m in self.per_model.values())
+
+    @property
+    def completion_tokens(self) -> int:
+        return sum(m.completion_tokens for m in self.per_model.values())
+
+    @property
+    def cache_hits(self) -> int:
+        return sum(m.cache_hits for m in self.per_model.values())
+
+    @property
+    def cost_usd(self) -> float:
+        return sum(m.cost_usd for m in self.per_model.values())
+
+    @property
+    def unpriced_models(self) -> list[str]:
+        return sorted(name for name, m in self.per_model.items() if not m.priced)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "llm_calls": self.calls,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "cache_hits": self.cache_hits,
+            "cost_usd": round(self.cost_usd, 6),
+            "unpriced_models": self.unpriced_models,
+            "per_model": {name: m.to_json() for name, m in sorted(self.per_model.items())},
+        }
+
+    def add_json(self, data: dict[str, Any]) -> None:
+        """Fold a saved ledger (an episode's ``usage``) back in, e.g. when a run resumes."""
+        for name, saved in data.get("per_model", {}).items():
+            entry = self.per_model.setdefault(name, ModelUsage())
+            entry.calls += saved.get("calls", 0)
+            entry.prompt_tokens += saved.get("prompt_tokens", 0)
+            entry.completion_tokens += saved.get("completion_tokens", 0)
+            entry.cache_hits += saved.get("cache_hits", 0)
+            entry.cost_usd += saved.get("cost_usd", 0.0)
+            entry.priced = entry.priced and saved.get("priced", True)

@@ -1,0 +1,277 @@
+"""Episodes and runs: the run directory, resume, concurrency, progress, usage, summary.
+
+A run directory holds ``config.json`` (flags, versions, backend), ``episodes.jsonl`` (one
+finished episode per line, appended, flushed and fsynced whole) and ``summary.json``
+(rewritten atomically).  Restarting with the same directory skips finished episodes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Awaitable, Callable, Iterable
+
+from .llm.base import BudgetExceeded, UserError
+from .llm.usage import Usage
+
+# Flags that change how a run goes, not what it computes: a resumed run may change them.
+RUNTIME_KEYS = frozenset(
+    {"concurrency", "cache", "no_cache", "max_cost", "out", "verbose", "timeout", "max_retries",
+     "base_url", "versions", "backend_reason", "argv", "is_resume", "resume_dir", "resume_file_idx"}
+)
+
+EpisodeFn = Callable[[Any, Usage], Awaitable[dict[str, Any]]]
+
+
+# -- files -----------------------------------------------------------------------------------
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write via a temporary file + rename, so a kill never leaves half a file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=2, ensure_ascii=False, default=str)
+        f.write("\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+class JsonlLog:
+    """An append-only JSONL file of whole records.
+
+    Each record is written as one line, flushed and fsynced. On open, a torn last line
+    (the process was killed mid-write) is cut off, so what remains is only whole records.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.records: list[dict[str, Any]] = self._load_and_repair()
+
+    def _load_and_repair(self) -> list[dict[str, Any]]:
+        if not self.path.exists():
+            return []
+        raw = self.path.read_bytes()
+        records: list[dict[str, Any]] = []
+        good_end = 0
+        pos = 0
+        for line in raw.splitlines(keepends=True):
+            pos += len(line)
+            if not line.endswith(b"\n"):
+                break  # torn final write
+            try:
+                record = json.loads(line)
+            except ValueError:
+                break
+            if not isinstance(record, dict):
+                break
+            records.append(record)
+            good_end = pos
+        if good_end < len(raw):
+            with open(self.path, "r+b") as f:
+                f.truncate(good_end)
+                f.flush()
+                os.fsync(f.fileno())
+        return records
+
+    def append(self, record: dict[str, Any]) -> None:
+        line = json.dumps(record, ensure_ascii=False, default=str) + "\n"
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(line)
+            f.flush()
+            os.fsync(f.fileno())
+        self.records.append(record)
+
+
+def package_versions(names: Iterable[str] = ("rafa_core", "openai", "transformers", "torch")) -> dict[str, str]:
+    versions = {"python": sys.version.split()[0]}
+    for name in names:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+class RunDir:
+    """The run directory and its config check.
+
+    A directory written with a different config (other than runtime-only flags) is refused
+    with one clear line: resuming it would mix two experiments.
+    """
+
+    def __init__(self, path: str | Path, config: dict[str, Any], runtime_keys: frozenset[str] = RUNTIME_KEYS) -> None:
+        self.path = Path(path)
+        self.config = config
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UserError(f"cannot create run directory {self.path}: {exc}")
+        config_path = self.path / "config.json"
+        if config_path.exists():
+            try:
+                old = json.loads(config_path.read_text(encoding="utf-8"))
+            except ValueError:
+                raise UserError(f"{config_path} is not valid JSON; use another --out or delete it")
+            differ = sorted(
+                k
+                for k in set(old) | set(config)
+                if k not in runtime_keys and old.get(k) != json.loads(json.dumps(config.get(k), default=str))
+            )
+            if differ:
+                raise UserError(
+                    f"{self.path} holds a run with a different config (differs in: {', '.join(differ)}); "
+                    "use another --out or the same flags to resume"
+                )
+        write_json_atomic(config_path, {**config, "versions": package_versions()})
+
+    def file(self, name: str) -> Path:
+        return self.path / name
+
+
+# -- summary -----------------------------------------------------------------------------------
+def solved_step(record: dict[str, Any]) -> int | None:
+    if not record.get("success"):
+        return None
+    return int(record.get("solved_at") or record.get("env_steps") or 0)
+
+
+def summarize(
+    records: list[dict[str, Any]],
+    usage: Usage,
+    *,
+    wall_s: float,
+    max_steps: int,
+    stopped: str | None = None,
+    simulated: bool = False,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    n = len(records)
+    successes = sum(1 for r in records if r.get("success"))
+    steps = [solved_step(r) for r in records]
+    summary = {
+        "episodes": n,
+        "successes": successes,
+        "success_rate": successes / n if n else 0.0,
+        **{k: v for k, v in usage.to_json().items() if k != "per_model"},
+        "wall_s": round(wall_s, 3),
+        "success_by_step": {
+            str(k): (sum(1 for s in steps if s is not None and s <= k) / n if n else 0.0)
+            for k in range(1, max_steps + 1)
+        },
+        "per_model": usage.to_json()["per_model"],
+        "simulated": simulated,
+        "stopped": stopped,
+    }
+    if extra:
+        summary.update(extra)
+    return summary
+
+
+# -- running -----------------------------------------------------------------------------------
+@dataclass
+class RunResult:
+    summary: dict[str, Any]
+    records: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def stopped_for_budget(self) -> bool:
+        return self.summary.get("stopped") == "budget"
+
+
+class Runner:
+    """Runs episodes concurrently into a run directory, resuming what is there."""
+
+    def __init__(
+        self,
+        run_dir: RunDir,
+        usage: Usage,
+        *,
+        max_steps: int,
+        concurrency: int = 1,
+        simulated: bool = False,
+        progress: bool = True,
+        desc: str = "episodes",
+    ) -> None:
+        self.run_dir = run_dir
+        self.usage = usage
+        self.max_steps = max_steps
+        self.concurrency = max(1, concurrency)
+        self.simulated = simulated
+        self.progress = progress
+        self.desc = desc
+        self.log = JsonlLog(run_dir.file("episodes.jsonl"))
+        # Resume: what finished before counts toward totals and the cost cap.
+        for record in self.log.records:
+            usage.add_json(record.get("usage", {}))
+
+    def finished(self) -> set[str]:
+        return {str(r.get("index")) for r in self.log.records}
+
+    async def run(self, indices: list[Any], episode: EpisodeFn) -> RunResult:
+        done = self.finished()
+        todo = [i for i in indices if str(i) not in done]
+        start = time.monotonic()
+        stopped: str | None = None
+        bar = self._progress_bar(total=len(indices), initial=len(indices) - len(todo))
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+        for i in todo:
+            queue.put_nowait(i)
+
+        async def worker() -> None:
+            while not queue.empty():
+                index = queue.get_nowait()
+                ledger = self.usage.child()
+                t0 = time.monotonic()
+                record = await episode(index, ledger)
+                record = {"index": index, **record, "usage": ledger.to_json(), "wall_s": round(time.monotonic() - t0, 3)}
+                self.log.append(record)
+                self._update_bar(bar)
+
+        workers = [asyncio.create_task(worker()) for _ in range(min(self.concurrency, len(todo)) or 0)]
+        try:
+            if workers:
+                await asyncio.gather(*workers)
+        except BudgetExceeded as exc:
+            stopped = "budget"
+            print(f"stopped: {exc}; finished episodes are kept", file=sys.stderr)
+        finally:
+            for w in workers:
+                w.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+            if bar is not None:
+                bar.close()
+        wanted = {str(i) for i in indices}
+        records = [r for r in self.log.records if str(r.get("index")) in wanted]
+        summary = summarize(
+            records,
+            self.usage,
+            wall_s=time.monotonic() - start,
+            max_steps=self.max_steps,
+            stopped=stopped,
+            simulated=self.simulated,
+        )
+        write_json_atomic(self.run_dir.file("summary.json"), summary)
+        return RunResult(summary=summary, records=records)
+
+    def _progress_bar(self, total: int, initial: int):
+        if not self.progress:
+            return None
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, initial=initial, desc=self.desc, unit="ep", dynamic_ncols=True, file=sys.stderr)
+        self._update_bar(bar, advance=False)
+        return bar
+
+    def _update_bar(self, bar, advance: bool = True) -> None:
+        if bar is None:
+            return
+        records = self.log.records
+        rate = sum(1 for r in records if r.get("success")) / len(records) if records else 0.0
+        bar.set_postfix_str(f"success={rate:.1%} cost=${self.usage.cost_usd:.4f}", refresh=False)
+        if advance:
+            bar.update(1)

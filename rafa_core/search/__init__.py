@@ -1,0 +1,5 @@
+"""Generic planners over a task model (see DESIGN.md, "Planning")."""
+
+from .base import Plan, TaskModel
+
+__all__ = ["Plan", "TaskModel"]
