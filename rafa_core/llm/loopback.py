@@ -61,6 +61,16 @@ class FaultPlan:
         if not 0.0 <= self.rate <= 1.0:
             raise ValueError(f"fault rate must be in [0, 1], got {self.rate}")
 
+    def fault_for(self, seed: int, request_number: int) -> str | None:
+        """The fault (if any) of the n-th request: a pure function of (seed, n)."""
+        if self.rate <= 0.0:
+            return None
+        digest = hashlib.sha256(f"fault|{seed}|{request_number}".encode()).digest()
+        rng = random.Random(int.from_bytes(digest[:8], "big"))
+        if rng.random() >= self.rate:
+            return None
+        return self.kinds[rng.randrange(len(self.kinds))]
+
 
 @dataclass
 class ServerStats:
@@ -142,7 +152,9 @@ class LoopbackServer:
         httpd.daemon_threads = True  # a hung handler must not block shutdown
         self._httpd = httpd
         self.base_url = f"http://127.0.0.1:{httpd.server_address[1]}/v1"
-        self._thread = threading.Thread(target=httpd.serve_forever, name="loopback-llm", daemon=True)
+        self._thread = threading.Thread(
+            target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="loopback-llm", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -164,15 +176,8 @@ class LoopbackServer:
 
     # -- faults ------------------------------------------------------------------------------
     def fault_for(self, request_number: int) -> str | None:
-        """The fault (if any) of the n-th request: a pure function of (seed, n)."""
-        plan = self.faults
-        if plan is None or plan.rate <= 0.0:
-            return None
-        digest = hashlib.sha256(f"fault|{self.seed}|{request_number}".encode()).digest()
-        rng = random.Random(int.from_bytes(digest[:8], "big"))
-        if rng.random() >= plan.rate:
-            return None
-        return plan.kinds[rng.randrange(len(plan.kinds))]
+        """The fault (if any) this server injects into its n-th POST request (0-based)."""
+        return self.faults.fault_for(self.seed, request_number) if self.faults else None
 
     # -- answers -----------------------------------------------------------------------------
     def check_model(self, body: dict[str, Any]) -> str:

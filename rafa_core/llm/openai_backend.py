@@ -80,6 +80,7 @@ class _ClientSlot:
     loop: asyncio.AbstractEventLoop | None = None
     client: Any = None
     stats: RetryStats = field(default_factory=RetryStats)
+    echo_aligned: bool | None = None  # None until the first loglik has checked the server
 
 
 def is_completion_model(model: str) -> bool:
@@ -285,6 +286,7 @@ class OpenAILLM(BaseLLM):
             args["stop"] = stop[:_MAX_STOP]
         if logprobs:
             args["logprobs"] = True
+            args["top_logprobs"] = 1  # llama.cpp's server sends logprobs only when this is set
         response = await self._client().chat.completions.create(**args)
         completions = []
         for choice in _choices(response):
@@ -336,12 +338,41 @@ class OpenAILLM(BaseLLM):
                 f"loglik needs a completions model with echo+logprobs; {self.model!r} is a chat model "
                 "(use gpt-3.5-turbo-instruct / davinci-002, an hf: model, or a --base-url server that offers it)"
             )
+        if self._slot.echo_aligned is None:
+            self._slot.echo_aligned = await self._echo_is_aligned()
+        if not self._slot.echo_aligned:
+            raise NotSupported(
+                f"loglik is not supported by {self.endpoint}: its echoed prompt logprobs are shifted by one "
+                "token (llama-cpp-python's server does this), so scores would be wrong; "
+                "use llamacpp:<gguf> or an hf: model for loglik"
+            )
         scored = await asyncio.gather(*(self._score(prefix, c) for c in continuations))
         return [s for s, _ in scored], sum(t for _, t in scored), len(continuations)
 
-    async def _score(self, prefix: str, continuation: str) -> tuple[float, int]:
-        """Sum of the echoed prompt logprobs of the tokens that overlap ``continuation``."""
-        text = prefix + continuation
+    async def _echo_is_aligned(self) -> bool:
+        """Whether echoed logprob k belongs to prompt token k, checked once per backend.
+
+        On a counting sequence a model's top guess at position k is usually token k itself;
+        a server that reports each position one step late (the distribution of token k+1)
+        has its top guesses match the *next* token instead.
+        """
+        text = ", ".join(str(i) for i in range(1, 11))
+        response = await self._echo(text)
+        lp = getattr(_choices(response)[0], "logprobs", None)
+        tokens, tops = getattr(lp, "tokens", None), getattr(lp, "top_logprobs", None)
+        if not tokens or not tops:
+            return True  # nothing to check against; an empty answer is caught when scoring
+        same = following = 0
+        for k, top in enumerate(tops[: len(tokens) - 1]):
+            if not top:
+                continue
+            best = max(top.items(), key=lambda item: item[1])[0]
+            same += best == tokens[k]
+            following += best == tokens[k + 1]
+        return following <= same
+
+    async def _echo(self, text: str) -> Any:
+        """A scoring request: the prompt echoed with its token logprobs (wrapped in our retries)."""
 
         async def request() -> Any:
             # max_tokens=1, not 0: some servers (llama.cpp) read 0 as "no limit".
@@ -350,21 +381,20 @@ class OpenAILLM(BaseLLM):
             )
 
         try:
-            response = await self._call(request)
-        except UserError as exc:
-            if isinstance(exc.__cause__, (openai.BadRequestError, openai.NotFoundError, openai.UnprocessableEntityError)):
+            return await self._call(request)
+        except (UserError, BackendError) as exc:
+            refused = (openai.BadRequestError, openai.NotFoundError, openai.UnprocessableEntityError)
+            if isinstance(exc.__cause__, refused):
                 raise NotSupported(
                     f"loglik is not supported by {self.endpoint} for {self.model!r}: the completions endpoint "
                     f"refused echo+logprobs ({_message(exc.__cause__)})"
                 ) from exc
             raise
-        except BackendError as exc:
-            if isinstance(exc.__cause__, (openai.BadRequestError, openai.UnprocessableEntityError)):
-                raise NotSupported(
-                    f"loglik is not supported by {self.endpoint} for {self.model!r}: the completions endpoint "
-                    f"refused echo+logprobs ({_message(exc.__cause__)})"
-                ) from exc
-            raise
+
+    async def _score(self, prefix: str, continuation: str) -> tuple[float, int]:
+        """Sum of the echoed prompt logprobs of the tokens that overlap ``continuation``."""
+        text = prefix + continuation
+        response = await self._echo(text)
         choices = _choices(response)
         lp = getattr(choices[0], "logprobs", None)
         tokens = getattr(lp, "tokens", None)
