@@ -44,7 +44,24 @@ def plan_text(plan: Plan) -> str:
     return "\n".join(str(a) for a in plan.actions)
 
 
-def make_planner(config: Game24Config, index: int):
+@dataclass
+class AlwaysSubmit:
+    """A plan with no line is still submitted (as an empty plan): a failed step the
+    environment judges and counts, after which the agent tries again; the loop would
+    otherwise end the episode on an empty plan."""
+
+    planner: Any
+
+    async def plan(self, model: Any, state: Any) -> Plan:
+        plan = await self.planner.plan(model, state)
+        return plan if plan.actions else Plan(actions=[""], value=plan.value, tree=plan.tree)
+
+
+def make_planner(config: Game24Config, index: int) -> AlwaysSubmit:
+    return AlwaysSubmit(_search_or_not(config, index))
+
+
+def _search_or_not(config: Game24Config, index: int):
     if config.planning == "tot":
         return ToTPlanner(
             breadth=config.n_select_sample,
