@@ -9,13 +9,15 @@ from typing import Any, Sequence
 
 from ..cli import add_shared_flags, announce_backend, build_llm, config_from_args, open_cache, positive_int, run_main, seed_everything
 from ..llm.usage import Usage
-from ..runner import RunDir, Runner
+from ..runner import RUNTIME_KEYS, RunDir, Runner
 from .data import load_puzzles, select_indices
 from .episode import PLANNINGS, Game24Config, play
 from .model import Game24Settings
 from .oracle import oracle_llm
 
 ORIGINAL_DEFAULT_MODEL = "gpt-4"
+# Which puzzles run does not change how each one runs: a run directory can grow its range.
+GAME24_RUNTIME_KEYS = RUNTIME_KEYS | {"task_start_index", "task_end_index", "order"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -105,7 +107,8 @@ async def amain(argv: Sequence[str] | None = None, *, concurrent_candidates: boo
     usage = Usage(max_cost=args.max_cost)
     llm = build_llm(spec, args, usage, oracle=oracle_llm, cache=open_cache(args))
     try:
-        run_dir = RunDir(out, config_from_args(args, backend=spec, out=out, llm=llm.describe()))
+        run_dir = RunDir(out, config_from_args(args, backend=spec, out=out, llm=llm.describe()),
+                         runtime_keys=GAME24_RUNTIME_KEYS)
         runner = Runner(run_dir, usage, max_steps=args.max_step, concurrency=args.concurrency,
                         simulated=llm.simulated, progress=progress, desc="game24")
         config = config_of(args, concurrent_candidates=concurrent_candidates)
