@@ -68,8 +68,10 @@ def test_a_torn_last_line_is_cut_off_on_resume(tmp_path):
 def test_a_different_config_is_refused_but_runtime_flags_may_change(tmp_path):
     RunDir(tmp_path, {"task": "t", "n": 1, "concurrency": 1})
     RunDir(tmp_path, {"task": "t", "n": 1, "concurrency": 8})
+    before = (tmp_path / "config.json").read_text()
     with pytest.raises(UserError, match="differs in: n"):
         RunDir(tmp_path, {"task": "t", "n": 2, "concurrency": 8})
+    assert (tmp_path / "config.json").read_text() == before  # nothing already written is lost
 
 
 def test_budget_stops_cleanly_and_keeps_finished_episodes(tmp_path):
