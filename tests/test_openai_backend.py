@@ -85,6 +85,16 @@ def test_unknown_model_is_a_user_error():
         assert server.stats.requests == 1  # a 404 is not retried
 
 
+def test_a_wrong_key_is_a_user_error():
+    with LoopbackServer(numbered_rule, api_key="right") as server:
+        llm = OpenAILLM("m", base_url=server.base_url, api_key="wrong", **FAST)
+        with pytest.raises(UserError, match="authentication failed"):
+            asyncio.run(llm.generate("hi"))
+        assert server.stats.requests == 1  # a 401 is not retried
+        good = OpenAILLM("m", base_url=server.base_url, api_key="right", **FAST)
+        assert asyncio.run(good.generate("hi"))[0].text.startswith("answer 0")
+
+
 # -- sampling logic against the loopback server -------------------------------------------------
 @pytest.mark.parametrize("api", ["chat", "completions"])
 def test_answers_match_scripted_llm_with_the_same_seed(api):

@@ -149,10 +149,12 @@ class LoopbackServer:
         model: str = "loopback",
         known_models: tuple[str, ...] | None = None,
         max_choices: int | None = None,
+        api_key: str | None = None,
     ) -> None:
         """``known_models``: if given, other model names get a 404 ``model_not_found``
         (by default any name is served).  ``max_choices``: answer at most this many
-        choices per request whatever ``n`` asks (llama.cpp's server answers 1)."""
+        choices per request whatever ``n`` asks (llama.cpp's server answers 1).
+        ``api_key``: if given, requests without ``Authorization: Bearer <api_key>`` get a 401."""
         self.scripted = ScriptedLLM(rule, seed=seed, loglik_rule=loglik_rule)
         self.latency_s = latency_s
         self.faults = faults
@@ -161,6 +163,7 @@ class LoopbackServer:
         self.model = model
         self.known_models = known_models
         self.max_choices = max_choices
+        self.api_key = api_key
         self.stats = ServerStats()
         self._stopping = threading.Event()
         self._httpd: ThreadingHTTPServer | None = None
@@ -409,6 +412,10 @@ class _Handler(BaseHTTPRequestHandler):
             app.stats.count("hang")
             app._stopping.wait(app.faults.hang_s if app.faults else 5.0)
             # then answer normally (the client has usually given up by now)
+        if app.api_key is not None and self.headers.get("Authorization") != f"Bearer {app.api_key}":
+            app.stats.count("error")
+            self._send_json(401, _error_body("Incorrect API key provided", "invalid_api_key"))
+            return
         try:
             body = json.loads(raw or b"{}")
             if not isinstance(body, dict):
