@@ -101,12 +101,15 @@ def test_answers_match_scripted_llm_with_the_same_seed(api):
     prompts = [f"question {i}" for i in range(5)]
 
     async def run(llm):
-        return await asyncio.gather(*(llm.generate(p, n=3, temperature=0.7) for p in prompts))
+        first = await asyncio.gather(*(llm.generate(p, n=3, temperature=0.7) for p in prompts))
+        later = await asyncio.gather(*(llm.generate(p, n=2, temperature=0.7, first_sample=3) for p in prompts))
+        return first + later
 
     with LoopbackServer(numbered_rule, seed=7) as server:
         remote = asyncio.run(run(OpenAILLM("m", base_url=server.base_url, mode=api, **FAST)))
     local = asyncio.run(run(ScriptedLLM(numbered_rule, seed=7)))
     assert [[c.text for c in r] for r in remote] == [[c.text for c in r] for r in local]
+    assert remote[0][0].text != remote[len(prompts)][0].text  # a later draw is a fresh sample
 
 
 @pytest.mark.parametrize("cap, n, expected_requests", [(1, 3, 3), (2, 5, 3), (None, 4, 1)])

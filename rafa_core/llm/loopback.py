@@ -35,6 +35,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from .base import Completion
+from .openai_backend import DRAW_HEADER
 from .scripted import LoglikRule, Rule, ScriptedLLM, _count_tokens
 
 FAULT_KINDS = ("429", "500", "reset", "hang", "truncated")
@@ -212,7 +213,7 @@ class LoopbackServer:
             raise _HTTPError(404, f"The model `{model}` does not exist", "model_not_found")
         return model
 
-    def generate(self, prompt: Any, body: dict[str, Any]) -> tuple[list[Completion], int, int]:
+    def generate(self, prompt: Any, body: dict[str, Any], draw: int = 0) -> tuple[list[Completion], int, int]:
         """Run the rule exactly as ScriptedLLM does; returns (completions, prompt, completion tokens)."""
         n = body.get("n") or 1
         if not isinstance(n, int) or n < 1:
@@ -223,9 +224,10 @@ class LoopbackServer:
         temperature = body.get("temperature", 1.0)
         max_tokens = body.get("max_tokens") or body.get("max_completion_tokens") or 16
         logprobs = bool(body.get("logprobs"))
+        extra = self.scripted._draw_kwargs(draw)  # a later draw (BaseLLM.generate's first_sample)
         result = asyncio.run(
             self.scripted._generate(
-                prompt, n=n, temperature=temperature, max_tokens=max_tokens, stop=stop or None, logprobs=logprobs
+                prompt, n=n, temperature=temperature, max_tokens=max_tokens, stop=stop or None, logprobs=logprobs, **extra
             )
         )
         completions = result.completions
@@ -259,13 +261,13 @@ class LoopbackServer:
             logprobs[0] = None  # like real servers: the first token has no context
         return tokens, logprobs, offsets
 
-    def chat_response(self, body: dict[str, Any]) -> dict[str, Any]:
+    def chat_response(self, body: dict[str, Any], draw: int = 0) -> dict[str, Any]:
         model = self.check_model(body)
         messages = body.get("messages")
         if not isinstance(messages, list) or not messages:
             raise _HTTPError(400, "'messages' must be a non-empty list", "invalid_request_error")
         prompt = [{"role": str(m.get("role", "user")), "content": str(m.get("content") or "")} for m in messages]
-        completions, prompt_tokens, completion_tokens = self.generate(prompt, body)
+        completions, prompt_tokens, completion_tokens = self.generate(prompt, body, draw)
         choices = []
         for index, c in enumerate(completions):
             choice: dict[str, Any] = {
@@ -286,7 +288,7 @@ class LoopbackServer:
             choices.append(choice)
         return _envelope("chat.completion", model, choices, prompt_tokens, completion_tokens)
 
-    def completion_response(self, body: dict[str, Any]) -> dict[str, Any]:
+    def completion_response(self, body: dict[str, Any], draw: int = 0) -> dict[str, Any]:
         model = self.check_model(body)
         prompt = body.get("prompt")
         if isinstance(prompt, list) and len(prompt) == 1 and isinstance(prompt[0], str):
@@ -295,7 +297,7 @@ class LoopbackServer:
             raise _HTTPError(400, "'prompt' must be a string", "invalid_request_error")
         if body.get("echo"):
             return self.echo_response(model, prompt, body)
-        completions, prompt_tokens, completion_tokens = self.generate(prompt, body)
+        completions, prompt_tokens, completion_tokens = self.generate(prompt, body, draw)
         choices = []
         for index, c in enumerate(completions):
             choice: dict[str, Any] = {
@@ -420,11 +422,12 @@ class _Handler(BaseHTTPRequestHandler):
             body = json.loads(raw or b"{}")
             if not isinstance(body, dict):
                 raise _HTTPError(400, "the request body must be a JSON object", "invalid_request_error")
+            draw = int(self.headers.get(DRAW_HEADER) or 0)
             route = self.path.rstrip("/")
             if route in ("/v1/chat/completions", "/chat/completions"):
-                answer = app.chat_response(body)
+                answer = app.chat_response(body, draw)
             elif route in ("/v1/completions", "/completions"):
-                answer = app.completion_response(body)
+                answer = app.completion_response(body, draw)
             else:
                 raise _HTTPError(404, f"no route {self.path}", "not_found")
         except _HTTPError as exc:

@@ -55,6 +55,9 @@ _COMPLETION_MODELS = re.compile(r"(instruct|davinci|babbage)", re.IGNORECASE)
 _MAX_STOP = 4  # OpenAI accepts at most 4 stop sequences; the rest are cut here
 _MAX_RETRY_AFTER_S = 60.0
 _MAX_TOPUP_ROUNDS = 8
+# Which later draw of a request this is (BaseLLM.generate's first_sample).  Real servers
+# ignore the header; the loopback test server uses it to answer as ScriptedLLM would.
+DRAW_HEADER = "X-Rafa-Draw"
 
 T = TypeVar("T")
 
@@ -242,11 +245,13 @@ class OpenAILLM(BaseLLM):
         max_tokens: int,
         stop: list[str] | None,
         logprobs: bool,
+        first_sample: int = 0,
     ) -> GenerationResult:
         request = self._completions_request if self.use_completions else self._chat_request
+        headers = {DRAW_HEADER: str(first_sample)} if first_sample else None
 
         async def one(k: int) -> GenerationResult:
-            return await self._call(lambda: request(prompt, k, temperature, max_tokens, stop, logprobs))
+            return await self._call(lambda: request(prompt, k, temperature, max_tokens, stop, logprobs, headers))
 
         total = await one(n)
         # Servers may answer fewer choices than asked (llama.cpp answers one): ask again for
@@ -272,8 +277,18 @@ class OpenAILLM(BaseLLM):
             _cut_at_stop(completion, stop)
         return total
 
+    def _draw_kwargs(self, first_sample: int) -> dict[str, Any]:
+        return {"first_sample": first_sample} if first_sample else {}
+
     async def _chat_request(
-        self, prompt: Prompt, n: int, temperature: float, max_tokens: int, stop: list[str] | None, logprobs: bool
+        self,
+        prompt: Prompt,
+        n: int,
+        temperature: float,
+        max_tokens: int,
+        stop: list[str] | None,
+        logprobs: bool,
+        headers: dict[str, str] | None,
     ) -> GenerationResult:
         args: dict[str, Any] = {
             "model": self.model,
@@ -287,7 +302,7 @@ class OpenAILLM(BaseLLM):
         if logprobs:
             args["logprobs"] = True
             args["top_logprobs"] = 1  # llama.cpp's server sends logprobs only when this is set
-        response = await self._client().chat.completions.create(**args)
+        response = await self._client().chat.completions.create(**args, extra_headers=headers)
         completions = []
         for choice in _choices(response):
             message = getattr(choice, "message", None)
@@ -304,7 +319,14 @@ class OpenAILLM(BaseLLM):
         return _result(response, completions)
 
     async def _completions_request(
-        self, prompt: Prompt, n: int, temperature: float, max_tokens: int, stop: list[str] | None, logprobs: bool
+        self,
+        prompt: Prompt,
+        n: int,
+        temperature: float,
+        max_tokens: int,
+        stop: list[str] | None,
+        logprobs: bool,
+        headers: dict[str, str] | None,
     ) -> GenerationResult:
         args: dict[str, Any] = {
             "model": self.model,
@@ -317,7 +339,7 @@ class OpenAILLM(BaseLLM):
             args["stop"] = stop[:_MAX_STOP]
         if logprobs:
             args["logprobs"] = 1
-        response = await self._client().completions.create(**args)
+        response = await self._client().completions.create(**args, extra_headers=headers)
         completions = []
         for choice in _choices(response):
             text = getattr(choice, "text", None)
