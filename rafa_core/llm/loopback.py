@@ -11,12 +11,16 @@ the same request.  It runs in a background thread on 127.0.0.1 at a free port::
         print(server.stats.snapshot())
 
 Endpoints: ``POST /v1/chat/completions``, ``POST /v1/completions`` (``echo`` + ``logprobs``
-score the prompt through ``loglik_rule``), ``GET /v1/models``.
+score the prompt through ``loglik_rule``; the openai backend's ``loglik`` then returns what
+``ScriptedLLM.loglik`` would), ``GET /v1/models``.  ``loglik_rule`` must accept any text:
+the backend first checks the server's echo alignment on a counting sequence.  Answers are
+not cut at ``max_tokens`` (the rule sees it, as with ScriptedLLM); ``usage`` counts words.
 
 Faults are drawn per POST request from ``(seed, request number)``; each kind imitates
 something a real API does: ``429`` (with ``Retry-After``), ``500``, ``reset`` (the socket
 is closed with no answer), ``hang`` (the answer comes ``hang_s`` late, past the client's
-timeout) and ``truncated`` (a 200 whose JSON body is cut off).
+timeout, so keep the client's timeout below ``hang_s``) and ``truncated`` (a 200 whose JSON
+body is cut off).  ``server.stats`` counts requests, normal answers and faults per kind.
 """
 
 from __future__ import annotations
