@@ -95,6 +95,15 @@ def test_a_wrong_key_is_a_user_error():
         assert asyncio.run(good.generate("hi"))[0].text.startswith("answer 0")
 
 
+def test_the_registry_sends_model_names_with_a_base_url_to_the_server(no_keys):
+    with LoopbackServer(numbered_rule) as server:
+        llm = make_llm("gpt-4o-mini", BackendOptions(base_url=server.base_url, max_retries=0))
+        assert isinstance(llm, OpenAILLM)
+        [completion] = asyncio.run(llm.generate("hi", max_tokens=5))
+    assert completion.text.startswith("answer 0 to hi")
+    assert llm.usage.cost_usd > 0  # priced as gpt-4o-mini
+
+
 # -- sampling logic against the loopback server -------------------------------------------------
 @pytest.mark.parametrize("api", ["chat", "completions"])
 def test_answers_match_scripted_llm_with_the_same_seed(api):
