@@ -127,6 +127,7 @@ def test_fewer_choices_than_n_are_topped_up(cap, n, expected_requests):
         llm = OpenAILLM("m", base_url=server.base_url, **FAST)
         completions = asyncio.run(llm.generate("q", n=n))
         assert len(completions) == n
+        assert len({c.text for c in completions}) == n  # top-ups are later draws, not repeats
         assert server.stats.requests == expected_requests
         assert llm.usage.calls == expected_requests
 

@@ -248,12 +248,12 @@ class OpenAILLM(BaseLLM):
         first_sample: int = 0,
     ) -> GenerationResult:
         request = self._completions_request if self.use_completions else self._chat_request
-        headers = {DRAW_HEADER: str(first_sample)} if first_sample else None
 
-        async def one(k: int) -> GenerationResult:
+        async def one(k: int, draw: int) -> GenerationResult:
+            headers = {DRAW_HEADER: str(draw)} if draw else None
             return await self._call(lambda: request(prompt, k, temperature, max_tokens, stop, logprobs, headers))
 
-        total = await one(n)
+        total = await one(n, first_sample)
         # Servers may answer fewer choices than asked (llama.cpp answers one): ask again for
         # the rest, concurrently, each request for as many as the server gave the first time.
         per_request = len(total.completions)
@@ -261,9 +261,10 @@ class OpenAILLM(BaseLLM):
             missing = n - len(total.completions)
             if missing <= 0:
                 break
-            sizes = [min(per_request, missing - start) for start in range(0, missing, per_request)]
             before = len(total.completions)
-            for part in await asyncio.gather(*(one(k) for k in sizes)):
+            starts = range(before, n, per_request)  # each top-up is a later draw of the request
+            parts = await asyncio.gather(*(one(min(per_request, n - s), first_sample + s) for s in starts))
+            for part in parts:
                 total = _merge(total, part)
             if len(total.completions) == before:
                 break
