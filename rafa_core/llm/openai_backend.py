@@ -163,7 +163,13 @@ class OpenAILLM(BaseLLM):
         if slot.client is None or slot.loop is not loop:
             args = dict(self._client_args)
             kind = args.pop("kind")
-            common = {"timeout": self.timeout, "max_retries": 0}  # our retries only
+            common = {
+                "timeout": self.timeout,
+                "max_retries": 0,  # our retries only
+                # Our own HTTP client: the SDK's default one, when dropped after its event loop
+                # has closed, schedules a close on the next loop that fails noisily.
+                "http_client": openai.DefaultAsyncHttpxClient(timeout=self.timeout),
+            }
             if kind == "azure":
                 slot.client = openai.AsyncAzureOpenAI(**args, **common)
             else:
