@@ -9,7 +9,7 @@ next-token distribution position by position, exactly, without llama-cpp-python'
 
 ``python -m rafa_core.llm.llamacpp --model <gguf> --port <p>`` starts llama.cpp's
 OpenAI-compatible server (``llama_cpp.server``) with the same safety switch as the
-in-process backend (see :func:`amx_unusable`).
+in-process backend (see :func:`amx_unusable`, :func:`prefer_passive_openmp`).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import functools
+import os
 import platform
 import random
 import threading
@@ -61,6 +62,16 @@ def amx_unusable() -> bool:
     return not (mask.value >> _XFEATURE_XTILEDATA) & 1
 
 
+def prefer_passive_openmp() -> None:
+    """Let llama.cpp's idle OpenMP threads sleep instead of spin, unless the user chose.
+
+    With spinning threads, a machine whose cores are busy with other work slows prompt
+    processing down by one to two orders of magnitude (measured: 13 s instead of 0.45 s for
+    a short chat turn on 2 loaded cores).  Must run before llama_cpp is first imported.
+    """
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
 @contextmanager
 def safe_model_params() -> Iterator[None]:
     """While active, llama-cpp-python loads models without extra buffer types if AMX is unusable."""
@@ -93,6 +104,7 @@ class _Engine:
 
 
 def _load(path: Path, n_ctx: int) -> Any:
+    prefer_passive_openmp()
     try:
         import llama_cpp
     except ImportError:
@@ -210,6 +222,7 @@ def _token_logprobs(model: Any, context: list[int], target: list[int]) -> list[f
 
 def serve() -> None:
     """Run llama.cpp's OpenAI-compatible server (arguments as ``python -m llama_cpp.server``)."""
+    prefer_passive_openmp()
     from llama_cpp.server.__main__ import main
 
     with safe_model_params():
