@@ -161,7 +161,7 @@ class _Loaded:
     cache_arg: str  # the forward() keyword for a KV cache: "cache" (newer) or "past_key_values"
 
 
-def _prefer_sleeping_openmp_threads() -> None:
+def prefer_sleeping_openmp_threads() -> None:
     """Let torch's OpenMP threads sleep rather than spin while they wait for work.
 
     Spinning threads collapse when the cores are shared with other processes (a 10-token
@@ -406,7 +406,7 @@ class _Engine:
 
     def loaded(self) -> _Loaded:
         if self._loaded is None:
-            _prefer_sleeping_openmp_threads()
+            prefer_sleeping_openmp_threads()
             start = time.perf_counter()
             self._loaded, origin = self._load()
             self.stats.load_seconds = time.perf_counter() - start
