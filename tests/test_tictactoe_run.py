@@ -95,3 +95,11 @@ def test_bad_flags_give_one_line_and_exit_2(tmp_path, flags, capsys):
         code = main(flags + ["--out", str(tmp_path / "r"), "--verbose", "0", "--no-cache"])
         raise SystemExit(code)
     assert exit_info.value.code == 2
+
+
+def test_a_failing_backend_is_one_line_and_exit_2(tmp_path, capsys):
+    replay = tmp_path / "empty.jsonl"
+    replay.write_text("")  # a valid replay file that answers nothing
+    flags = ["--X", f"replay:{replay}", "--O", "oracle", "--verbose", "0", "--no-cache", "--out", str(tmp_path / "r")]
+    assert main(flags) == 2
+    assert "the model backend failed" in capsys.readouterr().err
