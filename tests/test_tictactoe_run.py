@@ -70,6 +70,12 @@ def test_run_resumes_from_what_is_on_disk(tmp_path):
     # A finished run restarted plays nothing more.
     assert main(FLAGS + ["--out", str(out)]) == 0
     assert len(lines(out / "episodes.jsonl")) == len(complete)
+    # More training epochs continue it from the saved players.
+    more = [f if f != "3" else "4" for f in FLAGS]
+    assert main(more + ["--out", str(out)]) == 0
+    extended = lines(out / "episodes.jsonl")
+    assert len(extended) == len(complete) + 3 and extended[-3]["index"] == "train-3"
+    assert len(json.loads((out / "summary.json").read_text())["evaluations"]) == 5
 
 
 def test_a_run_with_other_flags_is_refused(tmp_path, capsys):

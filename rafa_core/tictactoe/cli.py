@@ -39,7 +39,7 @@ from ..cli import (
 )
 from ..llm.base import BackendError, BaseLLM, BudgetExceeded, UserError
 from ..llm.usage import Usage
-from ..runner import JsonlLog, RunDir, summarize, write_json_atomic
+from ..runner import RUNTIME_KEYS, JsonlLog, RunDir, summarize, write_json_atomic
 from .game import Role
 from .match import GameRecord, play_game
 from .oracle import make_oracle
@@ -319,7 +319,8 @@ async def main_async(argv: list[str] | None = None) -> int:
     args.O = announce_backend(args.O, ORIGINAL_MODEL, args, label="O")
     seed_everything(args.seed)
     out = Path(args.out) if args.out else Path("runs") / "tictactoe" / run_name(args)
-    run_dir = RunDir(out, config_from_args(args, benchmark="tictactoe", out=str(out)))
+    # More training epochs extend the same experiment, so a finished run can be continued.
+    run_dir = RunDir(out, config_from_args(args, benchmark="tictactoe", out=str(out)), RUNTIME_KEYS | {"num_train_epochs"})
     usage = Usage(max_cost=args.max_cost)
     simulated_only = all(spec.split(":", 1)[0] in {"oracle", "replay"} for spec in (args.X, args.O))
     cache = None if simulated_only and not args.cache else open_cache(args)
