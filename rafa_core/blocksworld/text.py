@@ -277,12 +277,13 @@ def read_world_model_answer(text: str, before: State, blocks: Sequence[str] | No
     model wrote a whole state instead, that state.  Never raises."""
     try:
         names = tuple(blocks) if blocks is not None else blocks_of(before)
+        # Every action moves a block, so an answer that changes nothing cannot be right.
         if _CHANGE_MARKER.search(_normalise(text)):
             state = apply_change(before, parse_change(text, names), names)
-            if state is not None:
+            if state is not None and state != before:
                 return Prediction(state, "change")
         state = parse_state(text, names)
-        if state is not None:
+        if state is not None and state != before:
             return Prediction(state, "full state")
     except Exception:  # noqa: BLE001 - model text must never crash a run
         pass
