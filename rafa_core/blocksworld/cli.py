@@ -31,13 +31,15 @@ from ..cli import (
 from ..llm.base import BaseLLM, UserError
 from ..llm.registry import BackendOptions
 from ..llm.usage import Usage
-from ..runner import RunDir, Runner
+from ..runner import RUNTIME_KEYS, RunDir, Runner
 from .distributed import DistContext, init_distributed, shutdown_distributed
 from .episodes import SearchSettings, run_rafa, run_rap
 from .oracle import make_oracle
 from .pddl_io import Instance, load_instance_set
 from .prompts import load_prompts
 
+# How the job is launched does not change what it computes: a run may resume differently.
+BLOCKSWORLD_RUNTIME_KEYS = RUNTIME_KEYS | {"launch", "num_gpus", "single_run", "name"}
 METHODS = {"rap": "RAP (MCTS, no acting)", "rafa": "RAFA (MCTS, acting and observing)"}
 # The paper's models; --model_name Vicuna alone means the 13B one.
 MODEL_ALIASES = {
@@ -212,8 +214,8 @@ async def _run(method: str, args: argparse.Namespace, ctx: DistContext, *, progr
     usage = Usage(max_cost=args.max_cost)
     llm = make_backend(spec, args, usage, ctx)
     try:
-        run_dir = RunDir(out if scratch is None else scratch.name,
-                         config_from_args(args, method=method, backend=spec, out=out, llm=llm.describe()))
+        config = config_from_args(args, method=method, backend=spec, out=out, llm=llm.describe(), launch=ctx.describe())
+        run_dir = RunDir(out if scratch is None else scratch.name, config, runtime_keys=BLOCKSWORLD_RUNTIME_KEYS)
         max_steps = args.max_depth * (args.rollouts if method == "rafa" else 1)
         runner = Runner(run_dir, usage, max_steps=max_steps, concurrency=args.concurrency,
                         simulated=llm.simulated, progress=progress and speak, desc=f"blocksworld {method}")
