@@ -94,6 +94,20 @@ def task_kind(gamefile: str) -> str:
 
 
 @contextlib.contextmanager
+def keep_data_env():
+    """Importing ``alfworld`` sets ``$ALFWORLD_DATA`` to a default when it is unset; undo that
+    so an unset variable stays unset (and stays an error for the entry point)."""
+    before = os.environ.get("ALFWORLD_DATA")
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("ALFWORLD_DATA", None)
+        else:
+            os.environ["ALFWORLD_DATA"] = before
+
+
+@contextlib.contextmanager
 def _quiet():
     """AlfredTWEnv prints banners and a progress bar; keep our output to our own lines."""
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
@@ -116,7 +130,8 @@ class AlfWorld:
         self.config = config or DEFAULT_CONFIG
         self.split = split
         try:
-            from alfworld.agents.environment.alfred_tw_env import AlfredTWEnv
+            with keep_data_env():
+                from alfworld.agents.environment.alfred_tw_env import AlfredTWEnv
         except ImportError as exc:  # pragma: no cover - depends on the install
             raise UserError(f"the alfworld package is missing ({exc}); pip install 'rafa_core[alfworld]'")
         with _quiet():

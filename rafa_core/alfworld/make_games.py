@@ -229,9 +229,14 @@ def traj_data(spec: Spec, trial_id: str) -> dict:
 
 
 def shipped_logic() -> tuple[Path, Path]:
-    from alfworld.info import ALFRED_PDDL_PATH, ALFRED_TWL2_PATH
+    """The domain and grammar shipped in the alfworld wheel."""
+    from .prompts import shipped_data_dir
 
-    return Path(ALFRED_PDDL_PATH), Path(ALFRED_TWL2_PATH)
+    try:
+        data = shipped_data_dir()
+    except OSError as exc:
+        raise UserError(f"{exc}; pip install 'rafa_core[alfworld]'")
+    return data / "alfred.pddl", data / "alfred.twl2"
 
 
 def plan_walkthrough(game: dict) -> list[str]:
@@ -239,7 +244,10 @@ def plan_walkthrough(game: dict) -> list[str]:
     import textworld
     from textworld.envs.pddl import PddlEnv
 
-    from alfworld.agents.environment.alfred_tw_env import AlfredDemangler
+    from .env import keep_data_env
+
+    with keep_data_env():
+        from alfworld.agents.environment.alfred_tw_env import AlfredDemangler
 
     env = AlfredDemangler(PddlEnv(textworld.EnvInfos(policy_commands=True, won=True)))
     env.load(game)

@@ -13,11 +13,13 @@ observations that change progress.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
+from pathlib import Path
 
 ACTOR_HEAD = "You play a text game set in a household."
 WORLD_HEAD = "You are the simulator of a household text game."
@@ -44,15 +46,21 @@ class Turn:
 
 
 # -- the installed command syntax -----------------------------------------------------------
+def shipped_data_dir() -> Path:
+    """``alfworld/data`` of the installed wheel, found without importing ``alfworld``
+    (its ``__init__`` sets and creates a default ``$ALFWORLD_DATA``)."""
+    spec = importlib.util.find_spec("alfworld")
+    if spec is None or not spec.submodule_search_locations:
+        raise OSError("the alfworld package is not installed")
+    return Path(list(spec.submodule_search_locations)[0]) / "data"
+
+
 @lru_cache(maxsize=1)
 def put_syntax() -> str:
     """``move`` (alfworld >= 0.4: ``move X to Y``) or ``put`` (older: ``put X in/on Y``)."""
     try:
-        from alfworld.info import ALFRED_TWL2_PATH
-
-        with open(ALFRED_TWL2_PATH, encoding="utf-8") as f:
-            grammar = f.read()
-    except (ImportError, OSError):
+        grammar = (shipped_data_dir() / "alfred.twl2").read_text(encoding="utf-8")
+    except OSError:
         return "move"
     return "move" if 'template :: "move {o} to {r}"' in grammar else "put"
 
