@@ -61,6 +61,16 @@ class FaultPlan:
         if not 0.0 <= self.rate <= 1.0:
             raise ValueError(f"fault rate must be in [0, 1], got {self.rate}")
 
+    def fault_for(self, seed: int, request_number: int) -> str | None:
+        """The fault (if any) of the n-th request: a pure function of (seed, n)."""
+        if self.rate <= 0.0:
+            return None
+        digest = hashlib.sha256(f"fault|{seed}|{request_number}".encode()).digest()
+        rng = random.Random(int.from_bytes(digest[:8], "big"))
+        if rng.random() >= self.rate:
+            return None
+        return self.kinds[rng.randrange(len(self.kinds))]
+
 
 @dataclass
 class ServerStats:
@@ -69,6 +79,8 @@ class ServerStats:
     requests: int = 0
     ok: int = 0
     errors: int = 0  # 4xx answers and rule failures (not injected faults)
+    in_flight: int = 0
+    max_in_flight: int = 0  # the most POST requests being handled at once
     faults: dict[str, int] = field(default_factory=lambda: {k: 0 for k in FAULT_KINDS})
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -77,6 +89,15 @@ class ServerStats:
         with self._lock:
             self.requests += 1
             return self.requests - 1
+
+    def enter(self) -> None:
+        with self._lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+
+    def leave(self) -> None:
+        with self._lock:
+            self.in_flight -= 1
 
     def count(self, outcome: str) -> None:
         with self._lock:
@@ -94,7 +115,18 @@ class ServerStats:
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
-            return {"requests": self.requests, "ok": self.ok, "errors": self.errors, "faults": dict(self.faults)}
+            return {
+                "requests": self.requests,
+                "ok": self.ok,
+                "errors": self.errors,
+                "faults": dict(self.faults),
+                "max_in_flight": self.max_in_flight,
+            }
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    request_queue_size = 256  # the default backlog (5) drops connections under concurrency
+    daemon_threads = True  # a hung handler must not block shutdown
 
 
 class _HTTPError(Exception):
@@ -138,11 +170,12 @@ class LoopbackServer:
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> "LoopbackServer":
         handler = type("_BoundHandler", (_Handler,), {"server_app": self})
-        httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        httpd.daemon_threads = True  # a hung handler must not block shutdown
+        httpd = _HTTPServer(("127.0.0.1", 0), handler)
         self._httpd = httpd
         self.base_url = f"http://127.0.0.1:{httpd.server_address[1]}/v1"
-        self._thread = threading.Thread(target=httpd.serve_forever, name="loopback-llm", daemon=True)
+        self._thread = threading.Thread(
+            target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="loopback-llm", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -164,15 +197,8 @@ class LoopbackServer:
 
     # -- faults ------------------------------------------------------------------------------
     def fault_for(self, request_number: int) -> str | None:
-        """The fault (if any) of the n-th request: a pure function of (seed, n)."""
-        plan = self.faults
-        if plan is None or plan.rate <= 0.0:
-            return None
-        digest = hashlib.sha256(f"fault|{self.seed}|{request_number}".encode()).digest()
-        rng = random.Random(int.from_bytes(digest[:8], "big"))
-        if rng.random() >= plan.rate:
-            return None
-        return plan.kinds[rng.randrange(len(plan.kinds))]
+        """The fault (if any) this server injects into its n-th POST request (0-based)."""
+        return self.faults.fault_for(self.seed, request_number) if self.faults else None
 
     # -- answers -----------------------------------------------------------------------------
     def check_model(self, body: dict[str, Any]) -> str:
@@ -349,6 +375,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- POST --------------------------------------------------------------------------------
     def do_POST(self) -> None:
+        self.server_app.stats.enter()
+        try:
+            self._answer_post()
+        finally:
+            self.server_app.stats.leave()
+
+    def _answer_post(self) -> None:
         app = self.server_app
         raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         number = app.stats.next_request()
