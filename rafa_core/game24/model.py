@@ -31,6 +31,9 @@ STOP_AT_NEXT_INPUT = ["\nInput:"]
 STOP_AT_NEXT_NUMBERS = ["\nNumbers:"]
 _LESSON = re.compile(r"^(.{1,120}?)\s*->\s*(sure|impossible)\b", re.IGNORECASE)
 _LIST_MARK = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
+# Answers are read up to here (a plan or a reflection is a few hundred characters): a
+# runaway answer costs milliseconds, whatever its length.
+MAX_ANSWER_CHARS = 8000
 
 
 @dataclass(frozen=True)
@@ -81,7 +84,7 @@ def clean_line(line: str) -> str:
 def plan_lines(text: str, limit: int = 4) -> list[str]:
     """The step and answer lines in a model's free text (headers and chatter dropped)."""
     lines = []
-    for raw in text.splitlines():
+    for raw in text[:MAX_ANSWER_CHARS].splitlines():
         line = clean_line(raw)
         if line and (left_numbers_text(line) is not None or is_answer_line(line)):
             lines.append(line)
@@ -246,7 +249,7 @@ class OneShotPlanner:
 def parse_lessons(text: str) -> list[str]:
     """``<item> -> sure|impossible`` lines of a reflection; anything else is dropped."""
     lessons = []
-    for raw in text.splitlines():
+    for raw in text[:MAX_ANSWER_CHARS].splitlines():
         match = _LESSON.match(clean_line(raw))
         if match:
             lessons.append(f"{match.group(1).strip()} -> {match.group(2).lower()}")
