@@ -372,6 +372,7 @@ class Game24Env:
             "success": self.solved,
             "verdicts": [v.to_json() for v in verdicts],
             "committed": accepted if self.feedback else [],
+            "steps_left": self.max_step - self.steps_taken,
         }
         return self.observation(text), reward, done, info
 

@@ -268,8 +268,9 @@ class Reflector:
     async def learn(self, memory: Memory, action: str, obs: dict[str, Any], reward: float, info: dict[str, Any]) -> None:
         memory.add_feedback(obs.get("feedback", ""), reward, {"verdicts": info.get("verdicts", [])})
         feedback = obs.get("feedback") or ""
-        if not feedback or not str(action).strip():
-            return
+        episode_over = info.get("success") or info.get("steps_left", 1) <= 0
+        if not feedback or not str(action).strip() or episode_over:
+            return  # nothing to learn from, or no later plan to use the lessons
         plan = str(action)
         asks = [prompts.reflect_formula_prompt(self.puzzle, plan, feedback),
                 prompts.reflect_numbers_prompt(self.puzzle, plan, feedback)]
