@@ -7,6 +7,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/venv.sh
+# One torch thread: on a busy 2-core machine two threads spin against each other
+# (measured: 13x slower per token); on an idle one the difference is small.
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 exec "$VENV/bin/python" game24/run.py --backend local --planning tot --feedback \
   --task_start_index 900 --task_end_index 902 \
   --n_generate_sample 3 --n_evaluate_sample 1 --max_step 2 \

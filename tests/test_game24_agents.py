@@ -9,7 +9,7 @@ import pytest
 from rafa_core.game24 import prompts
 from rafa_core.game24.data import load_puzzles
 from rafa_core.game24.episode import Game24Config, play
-from rafa_core.game24.model import Game24Model, Game24Settings, Game24State, ValueCache, label_value, parse_lessons
+from rafa_core.game24.model import complete_left, Game24Model, Game24Settings, Game24State, ValueCache, label_value, parse_lessons
 from rafa_core.game24.oracle import oracle_llm
 from rafa_core.llm.registry import BackendOptions
 from rafa_core.llm.scripted import ScriptedLLM
@@ -158,3 +158,10 @@ def test_prompt_examples_are_correct_by_the_environment():
         environment.reset(0)
         answer = prompts.standard_prompt(puzzle).split(f"Input: {puzzle}\n")[1].splitlines()[0]
         assert environment.step(answer)[3]["success"]
+
+
+def test_a_step_without_its_left_part_is_completed_but_not_corrected():
+    assert complete_left("10 + 4 = 14", "4 5 6 10") == "10 + 4 = 14 (left: 5 6 14)"
+    assert complete_left("10 + 4 = 15.", "4 5 6 10") == "10 + 4 = 15 (left: 5 6 15)"
+    assert complete_left("9 + 4 = 13", "4 5 6 10") == "9 + 4 = 13"  # 9 is not there
+    assert complete_left("hello", "4 5 6 10") == "hello"

@@ -18,7 +18,7 @@ from ..llm.base import BaseLLM, Prompt, as_messages
 from ..memory import Memory
 from ..search.base import Plan
 from . import prompts
-from .env import ParseError, fmt_numbers, is_answer_line, left_numbers_text, parse_numbers
+from .env import ParseError, fmt_numbers, is_answer_line, left_numbers_text, parse_number, parse_numbers
 
 VALUE_OF_LABEL = {"sure": 20.0, "likely": 1.0, "impossible": 0.001}
 VALUE_TEMPERATURE = 0.3
@@ -91,6 +91,25 @@ def plan_lines(text: str, limit: int = 4) -> list[str]:
             if is_answer_line(line) or len(lines) >= limit:
                 break
     return lines
+
+
+_BARE_STEP = re.compile(r"^\s*(-?\d+(?:/\d+)?)\s*([-+*/])\s*(-?\d+(?:/\d+)?)\s*=\s*(-?\d+(?:\.\d+)?(?:/\d+)?)\s*\.?$")
+
+
+def complete_left(line: str, numbers: str) -> str:
+    """``a op b = c`` without its ``(left: ...)`` part gets it from the numbers it started
+    from (small models often drop it); the claimed result ``c`` is kept, right or wrong."""
+    match = _BARE_STEP.match(line[:80])
+    if match is None:
+        return line
+    try:
+        pool = parse_numbers(numbers)
+        a, b, c = (parse_number(match.group(i)) for i in (1, 3, 4))
+        for operand in (a, b):
+            pool.remove(operand)
+    except (ParseError, ValueError):
+        return line
+    return f"{line.strip().rstrip('.')} (left: {fmt_numbers(pool + [c])})"
 
 
 def label_value(text: str) -> float:
@@ -170,7 +189,7 @@ class Game24Model:
             return _unique(a for a in answers if a)
         if s.method_generate == "propose":
             [text] = await self.sample(self.proposer_prompt(prompts.propose_prompt(state.numbers)), 1, kind="propose")
-            steps = [clean_line(l) for l in text.splitlines()]
+            steps = [complete_left(clean_line(l), state.numbers) for l in text.splitlines()]
             return _unique(l for l in steps if left_numbers_text(l) is not None)[: s.n_generate_sample]
         wrap = prompts.cot_prompt if s.prompt_sample == "cot" else prompts.standard_prompt
         texts = await self.sample(
