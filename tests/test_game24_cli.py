@@ -16,7 +16,7 @@ RUN = ROOT / "game24" / "run.py"
 
 
 def run_entry(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {"PATH": "/usr/bin:/bin", "RAFA_CACHE_DIR": str(cwd / "cache"), "HOME": str(cwd)}
+    env = {"PATH": "/usr/bin:/bin", "RAFA_CACHE_DIR": str(cwd / "cache"), "HOME": str(cwd), "OMP_NUM_THREADS": "1"}
     return subprocess.run([sys.executable, str(RUN), *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=600)
 
 
