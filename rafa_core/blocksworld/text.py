@@ -104,7 +104,9 @@ def render_change(before: State, after: State) -> str:
 
 
 # -- parsing --------------------------------------------------------------------------------------
-_WORD = r"([a-z]+)"
+# Whole words only: a word matched from its middle would be a wrong name ("tired" -> "red"),
+# and a long run of letters would be re-scanned from every position (quadratic time).
+_WORD = r"\b([a-z]+)\b"
 _BLOCK = rf"(?:the\s+)?{_WORD}(?:\s+block)?"
 _FACT_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("holding", re.compile(rf"\bhand\s+is\s+(?:now\s+)?holding\s+{_BLOCK}")),
@@ -116,11 +118,15 @@ _FACT_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
 ]
 _NEGATION = re.compile(r"\b(?:no\s+longer|not|isn't|is\s+n't|anymore|nor)\b")
 _CLAUSE_SPLIT = re.compile(r"\s*(?:[,;.]|\band\b|\n)\s*")
-_TAG = re.compile(r"\[[^\]]*\]")
+# No tag nests: a run of "[" without "]" stays linear to scan.
+_TAG = re.compile(r"\[[^\[\]]*\]")
+# An answer is read up to here: every sentence we parse is far shorter, and a runaway
+# answer (100 kB of one clause) then costs milliseconds, not seconds.
+MAX_TEXT_CHARS = 4000
 
 
 def _normalise(text: str) -> str:
-    text = _TAG.sub(" ", str(text).lower())
+    text = _TAG.sub(" ", str(text)[:MAX_TEXT_CHARS].lower())
     text = text.replace("\u2019", "'")
     return re.sub(r"\s+", " ", text).strip()
 
@@ -186,7 +192,7 @@ def parse_action(text: str, blocks: Sequence[str] | None = None) -> Action | Non
     """An action from English ("stack the red block on top of the blue block") or PDDL
     ("(stack red blue)"); None if the text names no action over known blocks."""
     known = set(blocks) if blocks is not None else set(COLOURS)
-    raw = str(text).lower()
+    raw = str(text)[:MAX_TEXT_CHARS].lower()
     candidates: list[tuple[str, tuple[str, ...]]] = []
     pddl = _PDDL_ACTION.search(raw)
     if pddl:
