@@ -126,7 +126,9 @@ class TreePlanner:
     async def observe(self, action: Action, true_state: Situation) -> bool:
         node = self.chosen
         if node is None or node.action != action:
-            node = next(c for c in self.current.children or [] if c.action == action)
+            node = next((c for c in self.current.children or [] if c.action == action), None)
+        if node is None:
+            raise RuntimeError(f"acted {action}, which is not a child of the current node")
         matched = await self.tree.observe(node, true_state)
         self.current, self.chosen = node, None
         return matched
