@@ -114,11 +114,13 @@ class TreePlanner:
         if chosen is None:
             return Plan(actions=[], value=best.mean_reward, tree={"best": trajectory_json(best), "why": "no action"})
         self.chosen = chosen
-        expected = chosen.state.atoms if isinstance(chosen.state, Situation) and chosen.evaluated else None
+        predicted = chosen.state if isinstance(chosen.state, Situation) and chosen.evaluated else None
+        expected = predicted.atoms if predicted is not None else None
         log = {
             "best": trajectory_json(best),
             "why": why,
             "expected": render_state(expected) if expected is not None else None,
+            "world_model_said": predicted.raw if predicted is not None else None,
             "tree": self.tree.stats(),
         }
         return Plan(actions=[chosen.action], value=best.mean_reward, tree=log)
