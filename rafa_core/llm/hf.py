@@ -151,6 +151,9 @@ class _Batcher:
 # ---------------------------------------------------------------------------------------
 # Loading
 # ---------------------------------------------------------------------------------------
+# What transformers raises for a model it cannot read (missing files, bad config, no gguf).
+_LOAD_ERRORS = (OSError, ValueError, KeyError, RuntimeError, ImportError)
+
 @dataclass
 class _Loaded:
     model: Any
@@ -208,7 +211,7 @@ def _placement(device_map: str | None, dtype: Any) -> dict[str, Any]:
 
 def _hub_reachable(timeout: float = 3.0) -> bool:
     """A quick connect to the Hub, so a machine without network fails fast, not after retries."""
-    if os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0") or os.environ.get("TRANSFORMERS_OFFLINE", "") not in ("", "0"):
+    if any(os.environ.get(flag, "") not in ("", "0") for flag in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")):
         return False
     url = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
     port = url.port or (443 if url.scheme == "https" else 80)
@@ -217,6 +220,14 @@ def _hub_reachable(timeout: float = 3.0) -> bool:
             return True
     except OSError:
         return False
+
+
+def _require_torch_and_transformers() -> None:
+    try:
+        import torch  # noqa: F401
+        import transformers  # noqa: F401
+    except ImportError as exc:
+        raise UserError(f"the hf and local backends need torch and transformers ({exc}): pip install 'rafa_core[hf]'") from None
 
 
 def _from_pretrained(source: str, placement: dict[str, Any], **extra: Any) -> tuple[Any, Any]:
@@ -236,7 +247,7 @@ def _load_model_and_tokenizer(
     if path.exists():
         try:
             return _from_pretrained(str(path), placement, **extra)
-        except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        except _LOAD_ERRORS as exc:
             raise UserError(f"cannot load model from {path}: {_one_line(exc)}") from None
     try:
         return _from_pretrained(spec, placement, local_files_only=True, **extra)
@@ -249,7 +260,7 @@ def _load_model_and_tokenizer(
         )
     try:
         return _from_pretrained(spec, placement, **extra)
-    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+    except _LOAD_ERRORS as exc:
         raise UserError(f"cannot load Hugging Face model {spec!r}: {_one_line(exc)}") from None
 
 
@@ -407,6 +418,7 @@ class _Engine:
     def loaded(self) -> _Loaded:
         if self._loaded is None:
             prefer_sleeping_openmp_threads()
+            _require_torch_and_transformers()
             start = time.perf_counter()
             self._loaded, origin = self._load()
             self.stats.load_seconds = time.perf_counter() - start
@@ -417,9 +429,9 @@ class _Engine:
         self._loaded = None
 
     def run_group(self, kind: str, key: Hashable, payloads: list[Any]) -> list[Any]:
+        lm = self.loaded()  # first: it may set up how torch is imported
         import torch
 
-        lm = self.loaded()
         self.stats.batches += 1
         self.stats.requests += len(payloads)
         self.stats.largest_batch = max(self.stats.largest_batch, len(payloads))
@@ -528,7 +540,7 @@ class _Engine:
             which = prefixes.index(payload.prefix)
             for continuation in payload.continuations:
                 row_prefix.append(which)
-                row_ids.append(list(tokenizer(continuation, add_special_tokens=False)["input_ids"]))
+                row_ids.append(_continuation_ids(tokenizer, payload.prefix, prefix_ids[which], continuation))
         scores = self._score_rows(lm, prefix_ids, row_prefix, row_ids)
         results, row = [], 0
         for payload in payloads:
@@ -598,6 +610,21 @@ class _Engine:
             for i, value in zip(chunk, chunk_scores.tolist()):
                 scores[i] = float(value)
         return scores
+
+
+def _continuation_ids(tokenizer: Any, prefix: str, prefix_ids: list[int], continuation: str) -> list[int]:
+    """The continuation's tokens as the model would see them after the prefix.
+
+    Tokenizing prefix + continuation together and cutting off the prefix keeps a
+    SentencePiece tokenizer from adding a spurious leading space to the continuation; when
+    a token straddles the boundary the continuation is tokenized on its own instead.
+    """
+    if not continuation:
+        return []
+    whole = list(tokenizer(prefix + continuation)["input_ids"]) if prefix else []
+    if whole[: len(prefix_ids)] == prefix_ids and len(whole) > len(prefix_ids):
+        return whole[len(prefix_ids) :]
+    return list(tokenizer(continuation, add_special_tokens=False)["input_ids"])
 
 
 def _left_pad(rows: list[list[int]], pad_id: int, device: Any) -> tuple[Any, Any]:
@@ -716,6 +743,7 @@ class HFLLM(BaseLLM):
             raise UserError(f"model path not found: {spec}")
         if gguf_file and not (path / gguf_file).is_file():
             raise UserError(f"GGUF file not found: {path / gguf_file}")
+        prefer_sleeping_openmp_threads()  # must precede the first import of torch
         self.source = spec
         self.gguf_file = gguf_file
         self.conversion_cache = conversion_cache
@@ -750,7 +778,7 @@ class HFLLM(BaseLLM):
             directory, fresh = ensure_converted(gguf, self.conversion_cache, _convert_gguf)
             try:
                 model, tokenizer = _from_pretrained(str(directory), placement)
-            except (OSError, ValueError, KeyError, RuntimeError) as exc:
+            except _LOAD_ERRORS as exc:
                 raise UserError(
                     f"the converted model in {directory} cannot be loaded ({_one_line(exc)}); delete that directory to convert again"
                 ) from None
