@@ -118,6 +118,11 @@ class RAFAAgent(Generic[State, Action]):
             replanned = plan is None or not plan or self.switch(memory, obs, plan)
             if replanned:
                 plan = await self.planner.plan(self.make_model(memory), self.state_of(obs, memory))
+            if not plan:
+                # Nothing to act on: a failed step in the log, and the episode ends here.
+                result.trace.append(StepRecord(step, [], plan.value, plan.tree, None, obs, 0.0, True,
+                                               {"error": "the planner returned no action"}))
+                break
             action = self.to_action(plan)
             obs, reward, done, info = env.step(action)
             result.env_steps = step

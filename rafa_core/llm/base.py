@@ -170,7 +170,13 @@ class BaseLLM:
         max_tokens: int = 256,
         stop: list[str] | None = None,
         logprobs: bool = False,
+        first_sample: int = 0,
     ) -> list[Completion]:
+        """``n`` samples of ``prompt``; they are samples ``first_sample .. first_sample+n-1``.
+
+        Asking the same request again with a later ``first_sample`` draws fresh samples
+        (a retry at temperature > 0) that are still cached one by one.
+        """
         if n < 1:
             return []
         request = {
@@ -184,7 +190,7 @@ class BaseLLM:
             "logprobs": logprobs,
         }
         results: list[Completion | None] = [None] * n
-        keys = [request_key(request, i) for i in range(n)]
+        keys = [request_key(request, first_sample + i) for i in range(n)]
         if self.cache is not None:
             for i, key in enumerate(keys):
                 hit = self.cache.get(key)
@@ -204,6 +210,7 @@ class BaseLLM:
                     max_tokens=max_tokens,
                     stop=list(stop) if stop else None,
                     logprobs=logprobs,
+                    **self._draw_kwargs(first_sample + missing[0]),
                 )
             self.usage.record(
                 self.model, result.prompt_tokens, result.completion_tokens, calls=result.calls
@@ -265,6 +272,10 @@ class BaseLLM:
         logprobs: bool,
     ) -> GenerationResult:
         raise NotImplementedError
+
+    def _draw_kwargs(self, first_sample: int) -> dict[str, Any]:
+        """Extra ``_generate`` arguments for a later draw; only deterministic doubles need it."""
+        return {}
 
     async def _loglik(
         self, prefix: str, continuations: list[str]

@@ -199,12 +199,14 @@ def _resolve_dtype(dtype: Any, on_gpu: bool) -> Any:
     return dtype
 
 
-def _placement(device_map: str | None, dtype: Any) -> dict[str, Any]:
+def _placement(device_map: str | None, dtype: Any, tp_plan: str | None = None) -> dict[str, Any]:
     import torch
 
     on_gpu = torch.cuda.is_available()
     kwargs: dict[str, Any] = {"dtype": _resolve_dtype(dtype, on_gpu)}
-    if on_gpu and device_map:
+    if on_gpu and tp_plan:
+        kwargs["tp_plan"] = tp_plan  # tensor parallel over the ranks of torch.distributed.run
+    elif on_gpu and device_map:
         kwargs["device_map"] = device_map  # accelerate spreads a big model over the GPUs
     return kwargs
 
@@ -727,6 +729,7 @@ class HFLLM(BaseLLM):
         model_name: str | None = None,
         conversion_cache: Path | None = None,
         seed: int = 0,
+        tp_plan: str | None = None,
     ) -> None:
         super().__init__(
             name or f"hf:{model_id_or_path}",
@@ -747,7 +750,8 @@ class HFLLM(BaseLLM):
         self.source = spec
         self.gguf_file = gguf_file
         self.conversion_cache = conversion_cache
-        self._placement_args = (device_map, dtype)
+        # tp_plan="auto": transformers' tensor parallelism (launched by torch.distributed.run, GPUs only).
+        self._placement_args = (device_map, dtype, tp_plan)
         stats = BatchStats()
         self._runtime = _Runtime(
             engine=_Engine(self._load, stats, seed=seed),

@@ -1,0 +1,492 @@
+"""A loopback OpenAI-compatible HTTP server for tests and benchmarks, with fault injection.
+
+The server answers from a ScriptedLLM-style rule ``rule(prompt_text, ScriptedRequest)``,
+through the very same code as :class:`~rafa_core.llm.scripted.ScriptedLLM`, so a
+``ScriptedLLM(rule, seed=s)`` and ``LoopbackServer(rule, seed=s)`` give the same answers to
+the same request.  It runs in a background thread on 127.0.0.1 at a free port::
+
+    with LoopbackServer(rule, faults=FaultPlan(rate=0.2)) as server:
+        llm = OpenAILLM("loopback", base_url=server.base_url, ...)
+        ...
+        print(server.stats.snapshot())
+
+Endpoints: ``POST /v1/chat/completions``, ``POST /v1/completions`` (``echo`` + ``logprobs``
+score the prompt through ``loglik_rule``; the openai backend's ``loglik`` then returns what
+``ScriptedLLM.loglik`` would), ``GET /v1/models``.  ``loglik_rule`` must accept any text:
+the backend first checks the server's echo alignment on a counting sequence.  Answers are
+not cut at ``max_tokens`` (the rule sees it, as with ScriptedLLM); ``usage`` counts words.
+
+Faults are drawn per POST request from ``(seed, request number)``; each kind imitates
+something a real API does: ``429`` (with ``Retry-After``), ``500``, ``reset`` (the socket
+is closed with no answer), ``hang`` (the answer comes ``hang_s`` late, past the client's
+timeout, so keep the client's timeout below ``hang_s``) and ``truncated`` (a 200 whose JSON
+body is cut off).  ``server.stats`` counts requests, normal answers and faults per kind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import random
+import re
+import socket
+import struct
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from .base import Completion
+from .openai_backend import DRAW_HEADER
+from .scripted import LoglikRule, Rule, ScriptedLLM, _count_tokens
+
+FAULT_KINDS = ("429", "500", "reset", "hang", "truncated")
+
+# Scoring tokens: runs of word characters, runs of whitespace, single punctuation marks.
+# Whitespace is its own token so a prefix ending in (or a continuation starting with) a
+# space still falls on a token boundary.
+_TOKEN = re.compile(r"\w+|\s+|[^\w\s]", re.UNICODE)
+
+
+@dataclass(frozen=True)
+class FaultPlan:
+    """Which share of requests fail, and how."""
+
+    rate: float = 0.2
+    kinds: tuple[str, ...] = FAULT_KINDS
+    retry_after_s: float = 0.05  # sent as Retry-After on 429s
+    hang_s: float = 5.0  # how long a "hang" waits before answering
+
+    def __post_init__(self) -> None:
+        unknown = set(self.kinds) - set(FAULT_KINDS)
+        if unknown or not self.kinds:
+            raise ValueError(f"fault kinds must be among {FAULT_KINDS}, got {self.kinds}")
+        if not 0.0 <= self.rate <= 1.0:
+            raise ValueError(f"fault rate must be in [0, 1], got {self.rate}")
+
+    def fault_for(self, seed: int, request_number: int) -> str | None:
+        """The fault (if any) of the n-th request: a pure function of (seed, n)."""
+        if self.rate <= 0.0:
+            return None
+        digest = hashlib.sha256(f"fault|{seed}|{request_number}".encode()).digest()
+        rng = random.Random(int.from_bytes(digest[:8], "big"))
+        if rng.random() >= self.rate:
+            return None
+        return self.kinds[rng.randrange(len(self.kinds))]
+
+
+@dataclass
+class ServerStats:
+    """Thread-safe counters: POST requests seen, answered normally, faults per kind."""
+
+    requests: int = 0
+    ok: int = 0
+    errors: int = 0  # 4xx answers and rule failures (not injected faults)
+    in_flight: int = 0
+    max_in_flight: int = 0  # the most POST requests being handled at once
+    faults: dict[str, int] = field(default_factory=lambda: {k: 0 for k in FAULT_KINDS})
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def next_request(self) -> int:
+        """Count a request and return its number (0-based)."""
+        with self._lock:
+            self.requests += 1
+            return self.requests - 1
+
+    def enter(self) -> None:
+        with self._lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+
+    def leave(self) -> None:
+        with self._lock:
+            self.in_flight -= 1
+
+    def count(self, outcome: str) -> None:
+        with self._lock:
+            if outcome == "ok":
+                self.ok += 1
+            elif outcome == "error":
+                self.errors += 1
+            else:
+                self.faults[outcome] += 1
+
+    @property
+    def faults_total(self) -> int:
+        with self._lock:
+            return sum(self.faults.values())
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "requests": self.requests,
+                "ok": self.ok,
+                "errors": self.errors,
+                "faults": dict(self.faults),
+                "max_in_flight": self.max_in_flight,
+            }
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    request_queue_size = 256  # the default backlog (5) drops connections under concurrency
+    daemon_threads = True  # a hung handler must not block shutdown
+
+
+class _HTTPError(Exception):
+    def __init__(self, status: int, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.code = status, message, code
+
+
+class LoopbackServer:
+    """An OpenAI-compatible server on 127.0.0.1 answering from a rule; a context manager."""
+
+    def __init__(
+        self,
+        rule: Rule,
+        *,
+        latency_s: float = 0.0,
+        faults: FaultPlan | None = None,
+        seed: int = 0,
+        loglik_rule: LoglikRule | None = None,
+        model: str = "loopback",
+        known_models: tuple[str, ...] | None = None,
+        max_choices: int | None = None,
+        api_key: str | None = None,
+    ) -> None:
+        """``known_models``: if given, other model names get a 404 ``model_not_found``
+        (by default any name is served).  ``max_choices``: answer at most this many
+        choices per request whatever ``n`` asks (llama.cpp's server answers 1).
+        ``api_key``: if given, requests without ``Authorization: Bearer <api_key>`` get a 401."""
+        self.scripted = ScriptedLLM(rule, seed=seed, loglik_rule=loglik_rule)
+        self.latency_s = latency_s
+        self.faults = faults
+        self.seed = seed
+        self.loglik_rule = loglik_rule
+        self.model = model
+        self.known_models = known_models
+        self.max_choices = max_choices
+        self.api_key = api_key
+        self.stats = ServerStats()
+        self._stopping = threading.Event()
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self.base_url = ""
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> "LoopbackServer":
+        handler = type("_BoundHandler", (_Handler,), {"server_app": self})
+        httpd = _HTTPServer(("127.0.0.1", 0), handler)
+        self._httpd = httpd
+        self.base_url = f"http://127.0.0.1:{httpd.server_address[1]}/v1"
+        self._thread = threading.Thread(
+            target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="loopback-llm", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()  # wakes hanging handlers
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> "LoopbackServer":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- faults ------------------------------------------------------------------------------
+    def fault_for(self, request_number: int) -> str | None:
+        """The fault (if any) this server injects into its n-th POST request (0-based)."""
+        return self.faults.fault_for(self.seed, request_number) if self.faults else None
+
+    # -- answers -----------------------------------------------------------------------------
+    def check_model(self, body: dict[str, Any]) -> str:
+        model = body.get("model")
+        if not isinstance(model, str) or not model:
+            raise _HTTPError(400, "'model' is required", "invalid_request_error")
+        if self.known_models is not None and model not in self.known_models:
+            raise _HTTPError(404, f"The model `{model}` does not exist", "model_not_found")
+        return model
+
+    def generate(self, prompt: Any, body: dict[str, Any], draw: int = 0) -> tuple[list[Completion], int, int]:
+        """Run the rule exactly as ScriptedLLM does; returns (completions, prompt, completion tokens)."""
+        n = body.get("n") or 1
+        if not isinstance(n, int) or n < 1:
+            raise _HTTPError(400, "'n' must be a positive integer", "invalid_request_error")
+        stop = body.get("stop")
+        if isinstance(stop, str):
+            stop = [stop]
+        temperature = body.get("temperature", 1.0)
+        max_tokens = body.get("max_tokens") or body.get("max_completion_tokens") or 16
+        logprobs = bool(body.get("logprobs"))
+        extra = self.scripted._draw_kwargs(draw)  # a later draw (BaseLLM.generate's first_sample)
+        result = asyncio.run(
+            self.scripted._generate(
+                prompt, n=n, temperature=temperature, max_tokens=max_tokens, stop=stop or None, logprobs=logprobs, **extra
+            )
+        )
+        completions = result.completions
+        if self.max_choices is not None:
+            completions = completions[: self.max_choices]
+        return completions, result.prompt_tokens, sum(_count_tokens(c.text) for c in completions)
+
+    def token_logprobs(self, completion: Completion) -> tuple[list[str], list[float]]:
+        """The completion's own token logprobs, or made-up deterministic ones (all < 0)."""
+        if completion.tokens is not None and completion.token_logprobs is not None:
+            if len(completion.tokens) == len(completion.token_logprobs):
+                return list(completion.tokens), [float(x) for x in completion.token_logprobs]
+        tokens = _TOKEN.findall(completion.text)
+        digest = hashlib.sha256(f"logprobs|{self.seed}|{completion.text}".encode()).digest()
+        rng = random.Random(int.from_bytes(digest[:8], "big"))
+        return tokens, [-round(rng.uniform(0.001, 2.5), 4) for _ in tokens]
+
+    def prompt_logprobs(self, prompt: str) -> tuple[list[str], list[float | None], list[int]]:
+        """Echo scores: token k gets G(o_k) - G(o_{k+1}) with G(o) = loglik_rule(p[:o], p[o:])
+        and G(end) = 0, so the scores of the tokens after any token boundary ``o`` sum to
+        exactly ``loglik_rule(prompt[:o], prompt[o:])`` - what ScriptedLLM.loglik returns."""
+        assert self.loglik_rule is not None
+        tokens = _TOKEN.findall(prompt)
+        offsets, position = [], 0
+        for token in tokens:
+            offsets.append(position)
+            position += len(token)
+        scores = [float(self.loglik_rule(prompt[:o], prompt[o:])) for o in offsets] + [0.0]
+        logprobs: list[float | None] = [scores[k] - scores[k + 1] for k in range(len(tokens))]
+        if logprobs:
+            logprobs[0] = None  # like real servers: the first token has no context
+        return tokens, logprobs, offsets
+
+    def chat_response(self, body: dict[str, Any], draw: int = 0) -> dict[str, Any]:
+        model = self.check_model(body)
+        messages = body.get("messages")
+        if not isinstance(messages, list) or not messages:
+            raise _HTTPError(400, "'messages' must be a non-empty list", "invalid_request_error")
+        prompt = [{"role": str(m.get("role", "user")), "content": str(m.get("content") or "")} for m in messages]
+        completions, prompt_tokens, completion_tokens = self.generate(prompt, body, draw)
+        choices = []
+        for index, c in enumerate(completions):
+            choice: dict[str, Any] = {
+                "index": index,
+                "message": {"role": "assistant", "content": c.text},
+                "finish_reason": c.finish_reason or "stop",
+                "logprobs": None,
+            }
+            if body.get("logprobs"):
+                tokens, lps = self.token_logprobs(c)
+                choice["logprobs"] = {
+                    "content": [
+                        {"token": t, "logprob": lp, "bytes": list(t.encode("utf-8")), "top_logprobs": []}
+                        for t, lp in zip(tokens, lps)
+                    ],
+                    "refusal": None,
+                }
+            choices.append(choice)
+        return _envelope("chat.completion", model, choices, prompt_tokens, completion_tokens)
+
+    def completion_response(self, body: dict[str, Any], draw: int = 0) -> dict[str, Any]:
+        model = self.check_model(body)
+        prompt = body.get("prompt")
+        if isinstance(prompt, list) and len(prompt) == 1 and isinstance(prompt[0], str):
+            prompt = prompt[0]
+        if not isinstance(prompt, str):
+            raise _HTTPError(400, "'prompt' must be a string", "invalid_request_error")
+        if body.get("echo"):
+            return self.echo_response(model, prompt, body)
+        completions, prompt_tokens, completion_tokens = self.generate(prompt, body, draw)
+        choices = []
+        for index, c in enumerate(completions):
+            choice: dict[str, Any] = {
+                "index": index,
+                "text": c.text,
+                "finish_reason": c.finish_reason or "stop",
+                "logprobs": None,
+            }
+            if body.get("logprobs") is not None and body.get("logprobs") is not False:
+                tokens, lps = self.token_logprobs(c)
+                choice["logprobs"] = _completion_logprobs(tokens, lps, start=0)
+            choices.append(choice)
+        return _envelope("text_completion", model, choices, prompt_tokens, completion_tokens)
+
+    def echo_response(self, model: str, prompt: str, body: dict[str, Any]) -> dict[str, Any]:
+        """A scoring request: the prompt comes back with its token logprobs; nothing is generated."""
+        if self.loglik_rule is None:
+            raise _HTTPError(400, "echo is not supported by this server", "invalid_request_error")
+        tokens, lps, offsets = self.prompt_logprobs(prompt)
+        logprobs = None
+        if body.get("logprobs") is not None and body.get("logprobs") is not False:
+            logprobs = {
+                "tokens": tokens,
+                "token_logprobs": lps,
+                "top_logprobs": [None] + [{t: lp} for t, lp in zip(tokens[1:], lps[1:])] if tokens else [],
+                "text_offset": offsets,
+            }
+        choice = {"index": 0, "text": prompt, "finish_reason": "length", "logprobs": logprobs}
+        return _envelope("text_completion", model, [choice], len(tokens), 0)
+
+    def models_response(self) -> dict[str, Any]:
+        names = list(self.known_models) if self.known_models is not None else [self.model]
+        return {
+            "object": "list",
+            "data": [{"id": m, "object": "model", "created": 0, "owned_by": "loopback"} for m in names],
+        }
+
+
+def _envelope(kind: str, model: str, choices: list[dict], prompt_tokens: int, completion_tokens: int) -> dict[str, Any]:
+    return {
+        "id": f"loopback-{time.monotonic_ns()}",
+        "object": kind,
+        "created": int(time.time()),
+        "model": model,
+        "choices": choices,
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        },
+    }
+
+
+def _completion_logprobs(tokens: list[str], lps: list[float], start: int) -> dict[str, Any]:
+    offsets, position = [], start
+    for token in tokens:
+        offsets.append(position)
+        position += len(token)
+    return {
+        "tokens": tokens,
+        "token_logprobs": lps,
+        "top_logprobs": [{t: lp} for t, lp in zip(tokens, lps)],
+        "text_offset": offsets,
+    }
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server_app: LoopbackServer  # set on the per-server subclass
+    protocol_version = "HTTP/1.1"  # keep-alive, as real servers do
+
+    def setup(self) -> None:
+        super().setup()
+        # Headers and body go out in separate writes; without this, Nagle's algorithm and
+        # delayed ACKs add ~40 ms to every keep-alive request.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet in tests
+        pass
+
+    # -- GET ---------------------------------------------------------------------------------
+    def do_GET(self) -> None:
+        if self.path.rstrip("/") in ("/v1/models", "/models"):
+            self._send_json(200, self.server_app.models_response())
+        else:
+            self._send_json(404, _error_body(f"no route {self.path}", "not_found"))
+
+    # -- POST --------------------------------------------------------------------------------
+    def do_POST(self) -> None:
+        self.server_app.stats.enter()
+        try:
+            self._answer_post()
+        finally:
+            self.server_app.stats.leave()
+
+    def _answer_post(self) -> None:
+        app = self.server_app
+        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        number = app.stats.next_request()
+        fault = app.fault_for(number)
+        if app.latency_s > 0:
+            time.sleep(app.latency_s)
+        if fault == "reset":
+            app.stats.count("reset")
+            self._reset_connection()
+            return
+        if fault == "429":
+            app.stats.count("429")
+            retry_after = app.faults.retry_after_s if app.faults else 0.05
+            self._send_json(
+                429,
+                _error_body("Rate limit reached (injected)", "rate_limit_exceeded"),
+                {"Retry-After": f"{retry_after:g}", "retry-after-ms": str(int(retry_after * 1000))},
+            )
+            return
+        if fault == "500":
+            app.stats.count("500")
+            self._send_json(500, _error_body("The server had an error (injected)", "server_error"))
+            return
+        if fault == "hang":
+            app.stats.count("hang")
+            app._stopping.wait(app.faults.hang_s if app.faults else 5.0)
+            # then answer normally (the client has usually given up by now)
+        if app.api_key is not None and self.headers.get("Authorization") != f"Bearer {app.api_key}":
+            app.stats.count("error")
+            self._send_json(401, _error_body("Incorrect API key provided", "invalid_api_key"))
+            return
+        try:
+            body = json.loads(raw or b"{}")
+            if not isinstance(body, dict):
+                raise _HTTPError(400, "the request body must be a JSON object", "invalid_request_error")
+            draw = int(self.headers.get(DRAW_HEADER) or 0)
+            route = self.path.rstrip("/")
+            if route in ("/v1/chat/completions", "/chat/completions"):
+                answer = app.chat_response(body, draw)
+            elif route in ("/v1/completions", "/completions"):
+                answer = app.completion_response(body, draw)
+            else:
+                raise _HTTPError(404, f"no route {self.path}", "not_found")
+        except _HTTPError as exc:
+            app.stats.count("error")
+            self._send_json(exc.status, _error_body(exc.message, exc.code))
+            return
+        except ValueError as exc:
+            app.stats.count("error")
+            self._send_json(400, _error_body(f"bad request: {exc}", "invalid_request_error"))
+            return
+        except Exception as exc:  # a rule that crashes is a server error, not a dead server
+            app.stats.count("error")
+            self._send_json(500, _error_body(f"rule failed: {type(exc).__name__}: {exc}", "server_error"))
+            return
+        if fault == "truncated":
+            app.stats.count("truncated")
+            data = json.dumps(answer).encode("utf-8")
+            self._send_bytes(200, data[: max(1, len(data) // 2)])
+            return
+        if fault is None:
+            app.stats.count("ok")
+        self._send_json(200, answer)
+
+    # -- helpers -----------------------------------------------------------------------------
+    def _send_json(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+        self._send_bytes(status, json.dumps(payload).encode("utf-8"), headers)
+
+    def _send_bytes(self, status: int, data: bytes, headers: dict[str, str] | None = None) -> None:
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(data)
+            self.wfile.flush()
+        except OSError:  # the client gave up (e.g. after a hang); nothing to answer
+            self.close_connection = True
+
+    def _reset_connection(self) -> None:
+        """Close with RST and no answer, as a crashing proxy would."""
+        try:
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        except OSError:
+            pass
+        self.close_connection = True
+        self.connection.close()
+
+
+def _error_body(message: str, code: str | None) -> dict[str, Any]:
+    return {"error": {"message": message, "type": code or "error", "param": None, "code": code}}

@@ -1,0 +1,89 @@
+"""One game between two players on the ground-truth board, with learning in training games."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from .game import Board, Role, TicTacToeEnv
+from .players import Player
+
+# O's score for a result, as the paper plots it.
+O_SCORE = {"O": 1.0, "Tie": 0.0, "X": -1.0}
+
+
+@dataclass
+class GameRecord:
+    moves: list[tuple[Role, int]]
+    result: str  # "X", "O" or "Tie"
+    transcript: list[dict[str, Any]] = field(default_factory=list)
+    reflections: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def o_score(self) -> float:
+        return O_SCORE[self.result]
+
+    @property
+    def fallbacks(self) -> int:
+        return sum(1 for t in self.transcript if t.get("fallback"))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "winner": self.result,
+            "O_score": self.o_score,
+            "moves": [list(m) for m in self.moves],
+            "fallbacks": self.fallbacks,
+            "transcript": self.transcript,
+            "reflections": self.reflections,
+        }
+
+
+async def play_game(
+    players: dict[Role, Player],
+    *,
+    session: str,
+    learn: bool,
+    on_move: Callable[[dict[str, Any]], None] | None = None,
+    start: Board | None = None,
+) -> GameRecord:
+    """X and O alternate until the board is won or full (from ``start``, default empty).
+
+    With ``learn``, every player sees every real transition (to correct its models) and
+    reflects once the game is over. ``moves`` lists only the moves played here.
+    """
+    env = TicTacToeEnv()
+    board: Board = env.reset(start=start)
+    moves: list[tuple[Role, int]] = []
+    transcript: list[dict[str, Any]] = []
+    done = board.is_over()
+    while not done:
+        role = board.to_move()
+        decision = await players[role].choose(board, session)
+        before = board
+        board, _, done, _ = env.step(decision.position)
+        moves.append((role, decision.position))
+        entry: dict[str, Any] = {
+            "turn": len(moves),
+            "role": role,
+            "position": decision.position,
+            "board": board.render(),
+            "fallback": decision.fallback,
+            "decision": decision.log,
+        }
+        if learn:
+            learned = await asyncio.gather(
+                *(p.observe(before, role, decision.position, board) for p in players.values())
+            )
+            entry["learning"] = {r: obs for r, obs in zip(players, learned) if obs is not None}
+        transcript.append(entry)
+        if on_move is not None:
+            on_move(entry)
+    result = board.result() or "Tie"
+    record = GameRecord(moves=moves, result=result, transcript=transcript)
+    if learn:
+        for role, player in players.items():
+            reflection = await player.end_game(moves, board, result)
+            if reflection is not None:
+                record.reflections[role] = reflection
+    return record

@@ -1,0 +1,354 @@
+"""The two kinds of players: the base player (one prompt per move) and the RAFA player.
+
+The RAFA player ("MPC" in the original) reasons for the future with four LLM-backed
+models of the game — dynamics (the board after a move), opponent (the other side's
+reply), winner (line-by-line check) and availability (the empty cells) — searched by
+:class:`rafa_core.search.game.GameSearch`, and acts for now with the first move.  In
+training games it learns: after every real transition it asks each model what it would
+have predicted and, on a mismatch, adds the true example to that model's in-context
+examples (marking the search cache stale); after each game it reflects on the game and
+rewrites an improvement plan that goes into its proposer's prompt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable, Protocol, Sequence
+
+from ..llm.base import BaseLLM, Messages
+from ..memory import Memory
+from ..search.game import DRAW, LOSS, WIN, GameSearch, StateCache
+from . import prompts as P
+from .game import Board, Role, other, parse_board
+
+MAX_RETRIES = 3  # re-asks after an answer with no empty cell, before a random empty cell
+MODEL_KINDS = ("dynamics", "opponent", "winner", "availability")
+# Answer lengths: enough for the format asked, short enough to stop a rambling model.
+MOVE_TOKENS, BOARD_TOKENS, WINNER_TOKENS, TEXT_TOKENS = 24, 48, 200, 256
+
+
+@dataclass
+class MoveDecision:
+    position: int
+    fallback: bool = False
+    log: dict[str, Any] = field(default_factory=dict)
+
+
+class Player(Protocol):
+    role: Role
+
+    async def choose(self, board: Board, session: str) -> MoveDecision: ...
+
+    async def observe(self, before: Board, mover: Role, move: int, after: Board) -> dict[str, Any] | None:
+        """Learn from a real transition (training games only)."""
+        ...
+
+    async def end_game(self, moves: Sequence[tuple[Role, int]], final: Board, result: str) -> dict[str, Any] | None:
+        """Reflect on a finished training game."""
+        ...
+
+    def state_json(self) -> dict[str, Any]: ...
+
+
+async def ask(llm: BaseLLM, messages: Messages, temperature: float, max_tokens: int) -> str:
+    completions = await llm.generate(messages, temperature=temperature, max_tokens=max_tokens)
+    return completions[0].text if completions else ""
+
+
+Asker = Callable[[Messages, int], Awaitable[str]]
+
+
+def fallback_rng(seed: int, session: str, board: Board) -> random.Random:
+    # Seeded per game and position: a resumed run falls back to the same cell.
+    return random.Random(f"{seed}|{session}|{board.key()}")
+
+
+async def ask_for_positions(
+    asker: Asker,
+    messages: Messages,
+    board: Board,
+    parse: Callable[[str], list[int]],
+    *,
+    retries: int,
+) -> tuple[list[int], list[dict[str, Any]]]:
+    """Ask until the answer names at least one empty cell; at most ``retries`` re-asks.
+
+    Returns the legal positions of the accepted answer (empty if none) and every attempt.
+    """
+    attempts: list[dict[str, Any]] = []
+    messages = list(messages)
+    for _ in range(retries + 1):
+        answer = await asker(messages, MOVE_TOKENS)
+        named = parse(answer)
+        legal = [p for p in named if board.is_legal(p)]
+        attempts.append({"answer": answer, "named": named, "legal": legal})
+        if legal:
+            return legal, attempts
+        bad = [p for p in named if not board.is_legal(p)]
+        messages += [{"role": "assistant", "content": answer}, {"role": "user", "content": P.correction(board, bad)}]
+    return [], attempts
+
+
+def first_only(text: str) -> list[int]:
+    position = P.first_position(text)
+    return [position] if position is not None else []
+
+
+@dataclass
+class BasePlayer:
+    """One prompt per move; the first digit 1-9 of the answer is the move."""
+
+    llm: BaseLLM
+    role: Role
+    temperature: float = 0.2
+    max_retries: int = MAX_RETRIES
+    seed: int = 0
+
+    async def ask(self, messages: Messages, max_tokens: int) -> str:
+        return await ask(self.llm, messages, self.temperature, max_tokens)
+
+    async def choose(self, board: Board, session: str) -> MoveDecision:
+        legal, attempts = await ask_for_positions(
+            self.ask, P.move_prompt(board, self.role, session), board, first_only, retries=self.max_retries
+        )
+        if legal:
+            return MoveDecision(legal[0], log={"attempts": attempts})
+        position = fallback_rng(self.seed, session, board).choice(board.empty_positions())
+        return MoveDecision(position, fallback=True, log={"attempts": attempts, "fallback": position})
+
+    async def observe(self, before: Board, mover: Role, move: int, after: Board) -> dict[str, Any] | None:
+        return None
+
+    async def end_game(self, moves: Sequence[tuple[Role, int]], final: Board, result: str) -> dict[str, Any] | None:
+        return None
+
+    def state_json(self) -> dict[str, Any]:
+        return {"kind": "base", "role": self.role, "model": self.llm.name}
+
+
+# -- the RAFA player's learned state ----------------------------------------------------------
+def seed_examples() -> dict[str, list[dict[str, Any]]]:
+    """A few starting examples per model, generated from the rules (the opponent has none)."""
+    before = Board.from_moves([("X", 5), ("O", 1)])
+    x_won = Board.from_moves([("X", 1), ("O", 4), ("X", 5), ("O", 7), ("X", 9)])
+    open_board = Board.from_moves([("X", 3), ("O", 5), ("X", 7)])
+    return {
+        "dynamics": [{"before": before.key(), "role": "X", "move": 9, "after": before.play(9, "X").key()}],
+        "opponent": [],
+        "winner": [
+            {"board": x_won.key(), "reasoning": P.winner_reasoning(x_won)},
+            {"board": open_board.key(), "reasoning": P.winner_reasoning(open_board)},
+        ],
+        "availability": [{"board": open_board.key(), "empties": open_board.empty_positions()}],
+    }
+
+
+@dataclass
+class LearnedState:
+    """What a RAFA player carries between games: examples, lessons, plan, and its search cache."""
+
+    memory: Memory = field(default_factory=Memory)
+    plan: str = ""
+    cache: StateCache[Board, int] = field(default_factory=StateCache)
+    # The models' answers by prompt: one imagined question is asked once, however many
+    # search paths (and the learning check after the real move) reach it.
+    answers: dict[str, str] = field(default_factory=dict)
+
+    def model_updated(self) -> None:
+        self.cache.mark_stale()
+        self.answers.clear()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"memory": self.memory.to_json(), "plan": self.plan}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "LearnedState":
+        return cls(memory=Memory.from_json(data.get("memory", {})), plan=str(data.get("plan", "")))
+
+
+@dataclass
+class TicTacToeModel:
+    """The RAFA player's LLM-backed model of the game, seen from ``role`` (a TwoPlayerModel)."""
+
+    llm: BaseLLM
+    role: Role
+    breadth: int
+    learned: LearnedState
+    temperature: float = 0.2
+    session: str | None = None
+    max_examples: int = 16
+    root: Board | None = None  # the real board: the proposer retries harder there
+    max_retries: int = MAX_RETRIES
+    log: list[dict[str, Any]] = field(default_factory=list)
+
+    async def ask(self, messages: Messages, max_tokens: int) -> str:
+        key = json.dumps([messages, max_tokens], ensure_ascii=False)
+        if key not in self.learned.answers:
+            self.learned.answers[key] = await ask(self.llm, messages, self.temperature, max_tokens)
+        return self.learned.answers[key]
+
+    # -- examples --------------------------------------------------------------------------------
+    def examples(self, kind: str) -> list[dict[str, Any]]:
+        learned = self.learned.memory.examples_for(kind)
+        return seed_examples()[kind] + learned[-self.max_examples :]
+
+    # -- the four models ---------------------------------------------------------------------------
+    async def dynamics(self, before: Board, mover: Role, move: int) -> Board | None:
+        answer = await self.ask(P.dynamics_prompt(before, mover, move, self.examples("dynamics")), BOARD_TOKENS)
+        after = parse_board(answer)
+        # A well-formed prediction adds exactly one mark of the mover; anything else is malformed.
+        if after is None or not _one_more_mark(before, after, mover):
+            self.log.append({"model": "dynamics", "board": before.key(), "move": move, "answer": answer, "prediction": None})
+            return None
+        return after
+
+    async def opponent(self, board: Board) -> int | None:
+        mover = other(self.role)
+        answer = await self.ask(P.opponent_prompt(board, mover, self.examples("opponent")), MOVE_TOKENS)
+        move = P.first_position(answer)
+        if move is None or not board.is_legal(move):
+            self.log.append({"model": "opponent", "board": board.key(), "answer": answer, "prediction": None})
+            return None
+        return move
+
+    async def winner(self, board: Board) -> str | None:
+        answer = await self.ask(P.winner_prompt(board, self.examples("winner")), WINNER_TOKENS)
+        verdict = P.parse_winner(answer)
+        if verdict is None:
+            self.log.append({"model": "winner", "board": board.key(), "answer": answer[-200:], "prediction": None})
+        return verdict
+
+    async def availability(self, board: Board) -> frozenset[int] | None:
+        answer = await self.ask(P.availability_prompt(board, self.examples("availability")), MOVE_TOKENS)
+        empties = P.parse_empty_positions(answer)
+        if empties is None:
+            self.log.append({"model": "availability", "board": board.key(), "answer": answer, "prediction": None})
+        return empties
+
+    # -- TwoPlayerModel ------------------------------------------------------------------------------
+    async def propose(self, board: Board) -> list[int]:
+        retries = self.max_retries if board == self.root else 1
+        legal, attempts = await ask_for_positions(
+            self.ask, P.propose_prompt(board, self.role, self.breadth, self.learned.plan, self.session), board,
+            P.position_list, retries=retries,
+        )
+        if board == self.root:
+            self.log.append({"model": "proposer", "board": board.key(), "attempts": attempts})
+        return legal[: self.breadth]
+
+    async def predict_own(self, board: Board, move: int) -> Board | None:
+        return await self.dynamics(board, self.role, move)
+
+    async def predict_reply(self, board: Board) -> tuple[int, Board] | None:
+        move = await self.opponent(board)
+        if move is None:
+            return None
+        after = await self.dynamics(board, other(self.role), move)
+        return (move, after) if after is not None else None
+
+    async def outcome(self, board: Board) -> float | None:
+        verdict = await self.winner(board)
+        if verdict == self.role:
+            return WIN
+        if verdict == other(self.role):
+            return LOSS
+        empties = await self.availability(board)
+        return DRAW if empties == frozenset() else None
+
+
+def _one_more_mark(before: Board, after: Board, mover: Role) -> bool:
+    return (
+        after.cells.count(mover) == before.cells.count(mover) + 1
+        and after.cells.count(other(mover)) == before.cells.count(other(mover))
+    )
+
+
+@dataclass
+class RAFAPlayer:
+    """Plans each move by searching its learned models; learns from real play in training."""
+
+    llm: BaseLLM
+    role: Role
+    breadth: int
+    learned: LearnedState = field(default_factory=LearnedState)
+    temperature: float = 0.2
+    max_depth: int | None = None
+    max_examples: int = 16
+    max_retries: int = MAX_RETRIES
+    seed: int = 0
+
+    def model(self, session: str | None, root: Board | None = None) -> TicTacToeModel:
+        return TicTacToeModel(
+            self.llm, self.role, self.breadth, self.learned, self.temperature, session,
+            self.max_examples, root, self.max_retries,
+        )
+
+    async def choose(self, board: Board, session: str) -> MoveDecision:
+        model = self.model(session, root=board)
+        search = GameSearch[Board, int](max_depth=self.max_depth, cache=self.learned.cache, label=Board.key)
+        plan = await search.plan(model, board)
+        log = {"search": plan.tree, "value": plan.value, "model_log": model.log}
+        if plan.actions and board.is_legal(plan.next()):
+            return MoveDecision(plan.next(), log=log)
+        position = fallback_rng(self.seed, session, board).choice(board.empty_positions())
+        return MoveDecision(position, fallback=True, log={**log, "fallback": position})
+
+    async def observe(self, before: Board, mover: Role, move: int, after: Board) -> dict[str, Any] | None:
+        """Compare each model's prediction with what happened; keep the true example on a miss."""
+        model = self.model(session=None)
+        theirs = mover != self.role
+        predicted_after, verdict, empties, predicted_move = await asyncio.gather(
+            model.dynamics(before, mover, move),
+            model.winner(after),
+            model.availability(after),
+            model.opponent(before) if theirs else _none(),
+        )
+        truth_verdict = after.winner() or "none"
+        truth_empties = after.empty_positions()
+        memory = self.learned.memory
+        added: list[str] = []
+        if predicted_after != after:
+            memory.add_example("dynamics", {"before": before.key(), "role": mover, "move": move, "after": after.key()})
+            added.append("dynamics")
+        if theirs and predicted_move != move:
+            memory.add_example("opponent", {"board": before.key(), "role": mover, "move": move})
+            added.append("opponent")
+        if verdict != truth_verdict:
+            memory.add_example("winner", {"board": after.key(), "reasoning": P.winner_reasoning(after)})
+            added.append("winner")
+        if empties != frozenset(truth_empties):
+            memory.add_example("availability", {"board": after.key(), "empties": truth_empties})
+            added.append("availability")
+        if added:
+            self.learned.model_updated()
+        return {
+            "predicted": {
+                "dynamics": predicted_after.key() if predicted_after is not None else None,
+                "winner": verdict,
+                "availability": sorted(empties) if empties is not None else None,
+                "opponent": predicted_move,
+            },
+            "added_examples": added,
+        }
+
+    async def end_game(self, moves: Sequence[tuple[Role, int]], final: Board, result: str) -> dict[str, Any] | None:
+        """Reflect on the game, save it, and rewrite the improvement plan from all saved games."""
+        record = P.game_record_text(moves, final, result, self.role)
+        lessons = (await ask(self.llm, P.reflection_prompt(record, self.role), self.temperature, TEXT_TOKENS)).strip()
+        memory = self.learned.memory
+        memory.add_trial({"record": record, "result": result, "lessons": lessons})
+        memory.add_reflection(lessons)
+        plan = await ask(self.llm, P.plan_prompt(memory.trials[-10:], self.role), self.temperature, TEXT_TOKENS)
+        self.learned.plan = plan.strip()
+        self.learned.model_updated()  # the proposer's prompt changed
+        return {"lessons": lessons, "plan": self.learned.plan}
+
+    def state_json(self) -> dict[str, Any]:
+        return {"kind": "rafa", "role": self.role, "breadth": self.breadth, "model": self.llm.name, **self.learned.to_json()}
+
+
+async def _none() -> None:
+    return None

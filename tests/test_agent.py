@@ -1,0 +1,78 @@
+"""The RAFA loop on a toy task: reach a target number by +1/-1 steps."""
+
+import asyncio
+
+from rafa_core.agent import RAFAAgent
+from rafa_core.memory import Memory
+from rafa_core.search.base import Plan
+
+
+class Counter:
+    def __init__(self, target):
+        self.target = target
+
+    def reset(self, index):
+        self.value = index
+        return self.value
+
+    def step(self, action):
+        self.value += action
+        done = self.value == self.target
+        hint = "higher" if self.value < self.target else "lower"
+        return self.value, float(done), done, {"success": done, "hint": hint}
+
+
+class GreedyPlanner:
+    """Plans a whole trajectory with a (possibly wrong) belief about the target."""
+
+    def __init__(self):
+        self.calls = 0
+
+    async def plan(self, model, state):
+        self.calls += 1
+        target = model
+        sign = 1 if target > state else -1
+        return Plan(actions=[sign] * abs(target - state), value=0.0)
+
+
+def test_replanning_every_step_with_feedback_reaches_the_goal():
+    planner = GreedyPlanner()
+    agent = RAFAAgent(planner=planner, make_model=lambda memory: 5, max_steps=10)
+    result = asyncio.run(agent.run_episode(Counter(5), 2))
+    assert result.success and result.env_steps == 3 and result.solved_at == 3
+    assert planner.calls == 3
+    assert [r.action for r in result.trace] == [1, 1, 1]
+
+
+def test_learning_from_feedback_fixes_a_wrong_model():
+    # The model starts out believing the target lies below; the feedback says "higher".
+    def make_model(memory):
+        hints = [f["info"].get("hint") for f in memory.feedback]
+        return 10 if "higher" in hints else 0
+
+    agent = RAFAAgent(planner=GreedyPlanner(), make_model=make_model, max_steps=10)
+    result = asyncio.run(agent.run_episode(Counter(5), 3))
+    assert result.success and [r.action for r in result.trace] == [-1, 1, 1, 1]
+
+    stubborn = RAFAAgent(planner=GreedyPlanner(), make_model=lambda memory: 0, max_steps=10)
+    assert not asyncio.run(stubborn.run_episode(Counter(5), 3)).success
+
+
+def test_without_switching_the_first_plan_is_executed_to_the_end():
+    agent = RAFAAgent(planner=GreedyPlanner(), make_model=lambda m: 9, switch=lambda m, o, p: False, max_steps=4)
+    result = asyncio.run(agent.run_episode(Counter(5), 0))
+    assert not result.success and result.env_steps == 4
+    assert [r.plan is not None for r in result.trace] == [True, False, False, False]
+
+
+def test_memory_versions_change_on_every_update():
+    memory = Memory()
+    versions = [memory.version]
+    memory.add_feedback("obs")
+    memory.add_reflection("lesson")
+    memory.add_example("dynamics", {"x": 1})
+    memory.add_reflection("   ")  # nothing to learn: no change
+    versions.append(memory.version)
+    assert versions == [0, 3]
+    assert Memory.from_json(memory.to_json()) == memory
+    assert memory.recent_reflections(3) == ["lesson"]
