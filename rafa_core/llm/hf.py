@@ -534,23 +534,24 @@ class _Engine:
         scores and the number of tokens processed for it.
         """
         tokenizer = lm.tokenizer
-        prefixes = list(dict.fromkeys(p.prefix for p in payloads))
-        prefix_ids = [self._prefix_ids(lm, p) for p in prefixes]
+        which: dict[str, int] = {}  # distinct prefix -> its index
+        for payload in payloads:
+            which.setdefault(payload.prefix, len(which))
+        prefix_ids = [self._prefix_ids(lm, prefix) for prefix in which]
         row_prefix: list[int] = []
         row_ids: list[list[int]] = []
         for payload in payloads:
-            which = prefixes.index(payload.prefix)
+            owner = which[payload.prefix]
             for continuation in payload.continuations:
-                row_prefix.append(which)
-                row_ids.append(_continuation_ids(tokenizer, payload.prefix, prefix_ids[which], continuation))
+                row_prefix.append(owner)
+                row_ids.append(_continuation_ids(tokenizer, payload.prefix, prefix_ids[owner], continuation))
         scores = self._score_rows(lm, prefix_ids, row_prefix, row_ids)
         results, row = [], 0
         for payload in payloads:
-            count = len(payload.continuations)
-            mine = scores[row : row + count]
-            tokens = len(prefix_ids[prefixes.index(payload.prefix)]) + sum(len(r) for r in row_ids[row : row + count])
-            results.append((mine, tokens))
-            row += count
+            rows = slice(row, row + len(payload.continuations))
+            tokens = len(prefix_ids[which[payload.prefix]]) + sum(len(ids) for ids in row_ids[rows])
+            results.append((scores[rows], tokens))
+            row = rows.stop
         return results
 
     @staticmethod
