@@ -31,12 +31,16 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Hashable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Hashable, Sequence
 from urllib.parse import urlparse
 
 from .base import BaseLLM, Completion, GenerationResult, Prompt, UserError, as_messages, as_text
+
+if TYPE_CHECKING:
+    from .cache import ResponseCache
+    from .usage import Usage
 
 LOCAL_BACKEND = "local"
 LOCAL_MODEL_NAME = "SmolLM2-135M-Instruct"
@@ -694,8 +698,8 @@ class _Runtime:
     engine: _Engine
     executor: ThreadPoolExecutor
     max_batch: int
+    stats: BatchStats
     batcher: _Batcher | None = None
-    stats: BatchStats = field(default_factory=BatchStats)
 
     def batcher_for_running_loop(self) -> _Batcher:
         loop = asyncio.get_running_loop()
@@ -723,8 +727,8 @@ class HFLLM(BaseLLM):
         device_map: str | None = "auto",
         dtype: Any = None,
         max_batch: int = 16,
-        usage: Any = None,
-        cache: Any = None,
+        usage: Usage | None = None,
+        cache: ResponseCache | None = None,
         concurrency: int = 8,
         name: str | None = None,
         model_name: str | None = None,
