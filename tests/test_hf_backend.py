@@ -256,7 +256,9 @@ def test_batched_loglik_matches_one_at_a_time(local):
 
 @pytest.mark.slow
 def test_concurrent_generates_are_batched_and_match_sequential(local):
-    prompts = [f"Name one fruit that starts with the letter {letter}." for letter in "ABCD"]
+    prompts = [f"Name one fruit that starts with the letter {letter}." for letter in "ABC"]
+    prompts.append("Name one fruit that starts with the letter E, and say why you like it so much.")
+    # (prompts of different lengths: the batch is left-padded)
 
     async def concurrent():
         return await asyncio.gather(*(local.generate(p, temperature=0.0, max_tokens=8) for p in prompts))

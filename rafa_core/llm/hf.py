@@ -165,7 +165,9 @@ class _Loaded:
     device: Any  # where input tensors go (the embedding layer's device)
     pad_id: int
     eos_ids: list[int]
-    cache_arg: str  # the forward() keyword for a KV cache: "cache" (newer) or "past_key_values"
+    # forward() keywords, renamed across transformers versions:
+    cache_arg: str  # the KV cache: "cache" (5.x) or "past_key_values"
+    last_logits_only: dict[str, int]  # compute logits for the last position only, if supported
 
 
 def prefer_sleeping_openmp_threads() -> None:
@@ -276,6 +278,7 @@ def _finish_loading(model: Any, tokenizer: Any) -> _Loaded:
     eos_ids = [eos] if isinstance(eos, int) else list(eos or [])
     if tokenizer.eos_token_id is not None and tokenizer.eos_token_id not in eos_ids:
         eos_ids.append(tokenizer.eos_token_id)
+    forward_params = inspect.signature(model.forward).parameters
     pad_id = tokenizer.pad_token_id
     if pad_id is None:
         pad_id = eos_ids[0] if eos_ids else 0
@@ -285,7 +288,10 @@ def _finish_loading(model: Any, tokenizer: Any) -> _Loaded:
         device=model.get_input_embeddings().weight.device,
         pad_id=int(pad_id),
         eos_ids=eos_ids,
-        cache_arg="cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values",
+        cache_arg="cache" if "cache" in forward_params else "past_key_values",
+        last_logits_only=next(
+            ({name: 1} for name in ("logits_to_keep", "num_logits_to_keep") if name in forward_params), {}
+        ),
     )
 
 
@@ -585,7 +591,7 @@ class _Engine:
             attention_mask=mask,
             position_ids=_positions(mask),
             use_cache=True,
-            logits_to_keep=1,
+            **lm.last_logits_only,
         )
         self.stats.forward_passes += 1
         first_logprobs = out.logits[:, -1, :].float().log_softmax(-1)  # predicts each first token
