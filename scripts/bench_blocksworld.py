@@ -96,7 +96,7 @@ async def search_share(llm) -> dict:
     inst = load_instance_set(DATA)[0]
     timed = TimedLLM(llm)
     start = time.perf_counter()
-    record = await run_rap(inst, timed, PromptSet.default(), SearchSettings(rollouts=2, max_depth=4))
+    record = await run_rap(inst, timed, PromptSet.default(), SearchSettings(rollouts=1, max_depth=4))
     wall = time.perf_counter() - start
     # An expansion: the world model predicts a node's state, then its children get priors.
     return {"wall": wall, "llm": timed.seconds, "calls": timed.calls, "expansions": max(1, record["tree"]["expanded"])}
@@ -121,7 +121,7 @@ async def main() -> None:
     share = await search_share(llm)
     search = share["wall"] - share["llm"]
     per = share["expansions"]
-    print(f"RAP, 2 iterations on one step-4 instance: {share['calls']} LLM calls, {per} expansions")
+    print(f"RAP, 1 iteration on one step-4 instance: {share['calls']} LLM calls, {per} expansions")
     print(f"  per expansion: LLM {share['llm'] / per:.2f} s, search {search / per * 1000:.1f} ms "
           f"-> LLM {share['llm'] / share['wall']:.1%} of the time, search {search / share['wall']:.1%}")
     await llm.aclose()
