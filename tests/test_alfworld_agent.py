@@ -158,3 +158,20 @@ def test_unparsable_answers_fall_back_to_the_best_admissible_command(data, tmp_p
     log = (tmp_path / "trial_0.log").read_text()
     assert "falling back to the closest admissible command" in log
     assert "[proposer: fallback " in log
+
+
+def test_start_trial_num_and_is_resume(data, noisy_run, tmp_path, monkeypatch):
+    from rafa_core.llm.base import UserError
+
+    before = (noisy_run / "episodes.jsonl").read_text()
+    # Continue the finished run in place: nothing is played again.
+    monkeypatch.setenv("ALFWORLD_DATA", str(data))
+    argv = ["--data", str(data), "--no-cache", "--progress", "false", *NOISY,
+            "--is_resume", "--resume_dir", str(noisy_run), "--start_trial_num", "1"]
+    assert asyncio.run(main(argv, default_config=REPO / "alfworld" / "base_config.yaml")) == 0
+    assert (noisy_run / "episodes.jsonl").read_text() == before
+    # A fresh directory has no trial 0 to start after.
+    with pytest.raises(UserError, match="start_trial_num 1: trial 0 is incomplete"):
+        run(data, tmp_path / "fresh", *NOISY, "--start_trial_num", "1", monkeypatch=monkeypatch)
+    with pytest.raises(UserError, match="--resume_dir"):
+        run(data, tmp_path / "x", "--is_resume", monkeypatch=monkeypatch)

@@ -43,6 +43,9 @@ class TrialSettings:
     discount: float = 0.9
     samples: int = 6
     memory_size: int = 3
+    action_tokens: int = 32
+    observation_tokens: int = 80
+    critic_tokens: int = 96
     concurrency: int = 1
     progress: bool = True
 
@@ -158,7 +161,9 @@ class TrialLoop:
         journal = Journal()
         env = self.games.make_env()
         context = EpisodeContext(env)
-        config = ModelConfig(samples=self.settings.samples, breadth=self.settings.breadth)
+        s = self.settings
+        config = ModelConfig(samples=s.samples, breadth=s.breadth, action_tokens=s.action_tokens,
+                             observation_tokens=s.observation_tokens, critic_tokens=s.critic_tokens)
         agent = RAFAAgent(
             planner=self.planner,
             make_model=lambda mem: AlfWorldModel(
