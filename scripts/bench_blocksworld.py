@@ -61,12 +61,11 @@ def bench_nodes(count: int):
     nodes = []
     for inst in instances:
         state = inst.problem.init
-        for action in applicable_actions(state):  # one step in: a holding state, 3-5 children
-            after = apply(state, action)
-            children = applicable_actions(after)
-            prefix = plan_prefix(prompts, inst.problem.goal, (state, after), (action,))
-            nodes.append((prefix, [action_continuation(a) for a in children]))
-            break
+        # One step in, the successor with most children (typically holding a block: 3-5).
+        action = max(applicable_actions(state), key=lambda a: len(applicable_actions(apply(state, a))))
+        after = apply(state, action)
+        prefix = plan_prefix(prompts, inst.problem.goal, (state, after), (action,))
+        nodes.append((prefix, [action_continuation(a) for a in applicable_actions(after)]))
         if len(nodes) == count:
             break
     flat = state_from_stacks([["red"], ["blue"], ["orange"], ["yellow"], ["white"]])

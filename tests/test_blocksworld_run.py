@@ -88,9 +88,9 @@ def test_a_world_model_that_claims_the_goal_does_not_crash_rafa(step4):
         assert record["env_steps"] == sum(e["env_steps"] for e in episodes)
 
 
-def run_script(script, *args, cwd=None, env=None):
+def run_script(script, *args, cwd=None, env=None, timeout=300):
     return subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True,
-                          cwd=cwd, env=env, timeout=300)
+                          cwd=cwd, env=env, timeout=timeout)
 
 
 def test_entry_point_writes_logs_and_resumes(tmp_path):
@@ -177,7 +177,7 @@ def test_embedded_model_end_to_end_on_two_instances(tmp_path):
     out = tmp_path / "run"
     result = run_script(RAFA_SCRIPT, "--backend", "local", "--data_path", str(data), "--rollouts", "1",
                         "--prompt_path", str(compact_prompts(tmp_path)),
-                        "--concurrency", "2", "--no-cache", "--out", str(out))
+                        "--concurrency", "2", "--no-cache", "--out", str(out), timeout=1200)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.startswith("backend: local")
     records = [json.loads(line) for line in (out / "episodes.jsonl").read_text().splitlines()]
