@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..agent import RAFAAgent
-from ..llm.base import BaseLLM
+from ..llm.base import BaseLLM, UserError
 from ..llm.usage import Usage
 from ..memory import Memory
 from ..runner import JsonlLog, RunDir, Runner, summarize, write_json_atomic
@@ -139,8 +139,6 @@ class TrialLoop:
                     break
             missing = [z for z in todo if z not in self.records(trial)]
             if missing:  # only possible for trials before --start_trial_num
-                from ..llm.base import UserError
-
                 raise UserError(
                     f"--start_trial_num {self.settings.start_trial}: trial {trial} is incomplete in "
                     f"{self.run_dir.path} ({len(missing)} games missing); resume from an earlier trial"
