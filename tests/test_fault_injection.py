@@ -1,0 +1,147 @@
+"""Whole runs through a flaky API: each benchmark's entry point, with its oracle answering
+behind the loopback OpenAI-compatible server, once clean and once with 20% of the requests
+failing (429 with Retry-After, 500, connection resets, hangs past the timeout, truncated
+JSON).  Both runs must give exactly the same episodes; the retries stay within their bound.
+
+(``test_loopback_faults.py`` checks the backend request by request; this checks runs.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+from rafa_core.game24 import cli as game24_cli
+from rafa_core.game24.oracle import Game24Oracle
+from rafa_core.llm import openai_backend
+from rafa_core.llm.loopback import FAULT_KINDS, FaultPlan, LoopbackServer
+from rafa_core.llm.scripted import Rule
+from rafa_core.tictactoe import cli as tictactoe_cli
+from rafa_core.tictactoe.oracle import OracleErrors, TicTacToeRules
+
+MAX_RETRIES = 10
+FAULTS = FaultPlan(rate=0.2, kinds=FAULT_KINDS, retry_after_s=0.01, hang_s=2.0)
+# Per-request timeout: a hang (2 s) is cut at 0.5 s and retried.
+NETWORK_FLAGS = ["--no-cache", "--timeout", "0.5", "--max-retries", str(MAX_RETRIES)]
+
+
+@pytest.fixture
+def openai_backends(monkeypatch) -> list[openai_backend.OpenAILLM]:
+    """Every OpenAI backend the entry points build (to read their retry counters), with a
+    short backoff so that 20% faults cost the test seconds, not minutes."""
+    built: list[openai_backend.OpenAILLM] = []
+    original = openai_backend.OpenAILLM.__init__
+
+    def init(self, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **{**kwargs, "backoff_base_s": 0.005, "backoff_max_s": 0.05})
+        built.append(self)
+
+    monkeypatch.setattr(openai_backend.OpenAILLM, "__init__", init)
+    return built
+
+
+def episodes_by_index(out: Path) -> dict[str, dict[str, Any]]:
+    """Each finished episode (wall-clock time dropped), keyed by index; fails on duplicates."""
+    lines = (out / "episodes.jsonl").read_text(encoding="utf-8").splitlines()
+    records = [json.loads(line) for line in lines]
+    by_index = {str(r["index"]): {k: v for k, v in r.items() if k != "wall_s"} for r in records}
+    assert len(by_index) == len(records), "an episode was logged twice"
+    return by_index
+
+
+def without_wall_clock(path: Path) -> Any:
+    def strip(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if k != "wall_s"}
+        if isinstance(value, list):
+            return [strip(v) for v in value]
+        return value
+
+    return strip(json.loads(path.read_text(encoding="utf-8")))
+
+
+def comparable_summary(out: Path) -> dict[str, Any]:
+    """The summary without wall-clock time and the backend description (it holds the URL)."""
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    return {k: v for k, v in summary.items() if k not in ("wall_s", "players")}
+
+
+def run_behind_server(
+    rule: Rule, run: Callable[[str, Path], None], out: Path, faults: FaultPlan | None, seed: int = 0
+) -> dict[str, Any]:
+    with LoopbackServer(rule, faults=faults, seed=seed) as server:
+        run(server.base_url, out)
+        stats = server.stats.snapshot()
+    assert stats["errors"] == 0, "the server refused a request: the entry point sent something malformed"
+    return stats
+
+
+def assert_same_results_and_bounded_retries(clean: Path, faulty: Path, stats: dict[str, Any],
+                                            backends: list[openai_backend.OpenAILLM]) -> None:
+    injected = sum(stats["faults"].values())
+    assert injected >= 10, f"too few faults to mean anything: {stats}"
+    assert all(stats["faults"][kind] > 0 for kind in FAULT_KINDS), stats
+    assert episodes_by_index(faulty) == episodes_by_index(clean)
+    assert comparable_summary(faulty) == comparable_summary(clean)
+    retries = sum(b.retries for b in backends)
+    assert retries >= injected  # every injected fault was survived by a retry ...
+    assert all(b.stats.max_retries_one_request <= MAX_RETRIES for b in backends)  # ... within the bound
+    assert all(b.stats.failures == 0 for b in backends)
+    assert stats["requests"] == stats["ok"] + injected
+
+
+# -- Game of 24 -------------------------------------------------------------------------------
+GAME24_RULE = Game24Oracle(error_rate=0.3)  # wrong now and then: the runs take several steps
+
+
+def game24_run(base_url: str, out: Path) -> None:
+    argv = ["--backend", "loopback", "--base-url", base_url, *NETWORK_FLAGS, "--feedback",
+            "--task_start_index", "900", "--task_end_index", "904", "--concurrency", "4", "--out", str(out)]
+    summary = asyncio.run(game24_cli.amain(argv, progress=False))
+    assert summary["episodes"] == 4 and summary["stopped"] is None
+
+
+def test_game24_run_under_20_percent_faults_matches_the_clean_run(tmp_path, openai_backends):
+    run_behind_server(GAME24_RULE, game24_run, tmp_path / "clean", None)
+    clean_backends = list(openai_backends)
+    assert [b.retries for b in clean_backends] == [0]
+    openai_backends.clear()
+    stats = run_behind_server(GAME24_RULE, game24_run, tmp_path / "faulty", FAULTS)
+    assert_same_results_and_bounded_retries(tmp_path / "clean", tmp_path / "faulty", stats, openai_backends)
+    steps = [r["env_steps"] for r in episodes_by_index(tmp_path / "faulty").values()]
+    assert max(steps) > 1  # the runs went through feedback and re-planning, not one lucky step
+
+
+# -- Tic-Tac-Toe ------------------------------------------------------------------------------
+TICTACTOE_RULE = TicTacToeRules(OracleErrors.uniform(0.2))
+
+
+def tictactoe_run(base_url: str, out: Path) -> None:
+    argv = ["--X", "loopback", "--O", "loopback", "--base-url", base_url, *NETWORK_FLAGS, "--O_MPC", "3",
+            "--num_train_epochs", "1", "--num_eval_epochs", "2", "--verbose", "0",
+            # One game at a time: concurrent evaluation games share the player's search cache,
+            # so which game's record carries a shared answer's cost depends on timing.
+            "--concurrency", "1",
+            "--out", str(out)]
+    assert asyncio.run(tictactoe_cli.main_async(argv)) == 0
+
+
+def test_tictactoe_run_under_20_percent_faults_matches_the_clean_run(tmp_path, openai_backends):
+    run_behind_server(TICTACTOE_RULE, tictactoe_run, tmp_path / "clean", None)
+    openai_backends.clear()
+    stats = run_behind_server(TICTACTOE_RULE, tictactoe_run, tmp_path / "faulty", FAULTS)
+    assert_same_results_and_bounded_retries(tmp_path / "clean", tmp_path / "faulty", stats, openai_backends)
+    assert len(episodes_by_index(tmp_path / "faulty")) == 5  # 2 + 2 evaluation games, 1 training game
+    for name in ("eval.json", "0/eval.json", "0/train.json", "0/O_memory.json", "0/X_memory.json"):
+        assert without_wall_clock(tmp_path / "faulty" / name) == without_wall_clock(tmp_path / "clean" / name), name
+
+
+# -- BlocksWorld / ALFWorld -------------------------------------------------------------------
+# Their entry points join this file as they land on main: a ``<bench>_run(base_url, out)``
+# calling the entry point with ``--backend loopback --base-url`` and NETWORK_FLAGS, the
+# benchmark's oracle rule (and loglik rule for BlocksWorld's priors) behind the server, and
+# the same two-run test as above.
