@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from ..llm.registry import BackendOptions
 from ..llm.scripted import ScriptedLLM, ScriptedRequest
-from .domain import Action, Atom, DistanceTable, State, applicable_actions, apply, is_applicable
+from .domain import Atom, DistanceTable, State, applicable_actions, apply, is_applicable
 from .text import parse_action, parse_facts, parse_state, render_change
 
 GARBAGE = "I think something about the blocks changed, maybe."

@@ -122,6 +122,7 @@ class _Shared:
 
     semaphore: asyncio.Semaphore | None
     concurrency: int
+    loop: asyncio.AbstractEventLoop | None = None
 
 
 class BaseLLM:
@@ -284,10 +285,13 @@ class BaseLLM:
         raise NotImplementedError
 
     def _limit(self) -> asyncio.Semaphore:
-        # Created lazily so it binds to the running event loop.
+        # One semaphore per event loop: a backend may serve several asyncio.run() calls
+        # (tests, scripts), and a semaphore is bound to the loop that first waited on it.
         shared = self._shared
-        if shared.semaphore is None:
+        loop = asyncio.get_running_loop()
+        if shared.semaphore is None or shared.loop is not loop:
             shared.semaphore = asyncio.Semaphore(shared.concurrency)
+            shared.loop = loop
         return shared.semaphore
 
 

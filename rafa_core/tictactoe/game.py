@@ -222,8 +222,8 @@ class TicTacToeEnv:
     def __init__(self) -> None:
         self.board = Board()
 
-    def reset(self, index: Any = None) -> Board:
-        self.board = Board()
+    def reset(self, index: Any = None, start: Board | None = None) -> Board:
+        self.board = start if start is not None else Board()
         return self.board
 
     def step(self, position: int) -> tuple[Board, float, bool, dict[str, Any]]:
