@@ -84,3 +84,24 @@ def test_tictactoe_stops_at_the_cap_with_exit_code_3(tmp_path, capsys):
     finished = records(out)
     assert 1 <= len(finished) < 2 + 3 * 3 and stopped["episodes"] == len(finished)
     assert stopped["cost_usd"] >= 0.6
+
+
+def test_blocksworld_stops_at_the_cap_with_exit_code_3(tmp_path, capsys):
+    from rafa_core.blocksworld import cli as blocksworld_cli
+    from rafa_core.blocksworld.oracle import PriorRule, WorldModelRule
+
+    data = Path(__file__).resolve().parents[1] / "blocksworld" / "data"
+    chosen = json.loads((data / "step_4.json").read_text())[:4]
+    for item in chosen:
+        item["instance"] = str(data / item["instance"])
+    (tmp_path / "four.json").write_text(json.dumps(chosen))
+    out = tmp_path / "run"
+    with LoopbackServer(WorldModelRule(), loglik_rule=PriorRule(informative=False)) as server:
+        argv = ["--backend", "gpt-4", "--base-url", server.base_url, "--no-cache", "--data_path",
+                str(tmp_path / "four.json"), "--rollouts", "2", "--concurrency", "1", "--max-cost", "4.0",
+                "--out", str(out)]
+        assert blocksworld_cli.main("rafa", argv) == EXIT_BUDGET
+    assert "--max-cost" in capsys.readouterr().err
+    stopped = summary(out)
+    assert stopped["stopped"] == "budget" and stopped["cost_usd"] >= 4.0
+    assert 1 <= stopped["episodes"] == len(records(out)) < 4

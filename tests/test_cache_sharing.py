@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-ARGS = ["--backend", "oracle:0.3", "--feedback", "--task_start_index", "900", "--task_end_index", "910",
+ARGS = ["--backend", "oracle:0.3", "--feedback", "--task_start_index", "900", "--task_end_index", "906",
         "--concurrency", "4"]
 
 

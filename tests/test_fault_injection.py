@@ -15,11 +15,13 @@ from typing import Any, Callable
 
 import pytest
 
+from rafa_core.blocksworld import cli as blocksworld_cli
+from rafa_core.blocksworld.oracle import PriorRule, WorldModelRule
 from rafa_core.game24 import cli as game24_cli
 from rafa_core.game24.oracle import Game24Oracle
 from rafa_core.llm import openai_backend
 from rafa_core.llm.loopback import FAULT_KINDS, FaultPlan, LoopbackServer
-from rafa_core.llm.scripted import Rule
+from rafa_core.llm.scripted import LoglikRule, Rule
 from rafa_core.tictactoe import cli as tictactoe_cli
 from rafa_core.tictactoe.oracle import OracleErrors, TicTacToeRules
 
@@ -71,9 +73,10 @@ def comparable_summary(out: Path) -> dict[str, Any]:
 
 
 def run_behind_server(
-    rule: Rule, run: Callable[[str, Path], None], out: Path, faults: FaultPlan | None, seed: int = 0
+    rule: Rule, run: Callable[[str, Path], None], out: Path, faults: FaultPlan | None, seed: int = 0,
+    loglik_rule: LoglikRule | None = None,
 ) -> dict[str, Any]:
-    with LoopbackServer(rule, faults=faults, seed=seed) as server:
+    with LoopbackServer(rule, faults=faults, seed=seed, loglik_rule=loglik_rule) as server:
         run(server.base_url, out)
         stats = server.stats.snapshot()
     assert stats["errors"] == 0, "the server refused a request: the entry point sent something malformed"
@@ -140,8 +143,42 @@ def test_tictactoe_run_under_20_percent_faults_matches_the_clean_run(tmp_path, o
         assert without_wall_clock(tmp_path / "faulty" / name) == without_wall_clock(tmp_path / "clean" / name), name
 
 
-# -- BlocksWorld / ALFWorld -------------------------------------------------------------------
-# Their entry points join this file as they land on main: a ``<bench>_run(base_url, out)``
-# calling the entry point with ``--backend loopback --base-url`` and NETWORK_FLAGS, the
-# benchmark's oracle rule (and loglik rule for BlocksWorld's priors) behind the server, and
-# the same two-run test as above.
+# -- BlocksWorld --------------------------------------------------------------------------------
+REPO = Path(__file__).resolve().parents[1]
+BLOCKSWORLD_RULE = WorldModelRule(error_rate=0.2)
+# Flat priors: the server scores every token offset of an echoed prompt with this rule, and
+# the informative rule (a breadth-first search per offset) would make each request slow.
+BLOCKSWORLD_PRIORS = PriorRule(informative=False)
+
+
+def three_instances(tmp_path: Path) -> Path:
+    data = REPO / "blocksworld" / "data"
+    chosen = json.loads((data / "step_4.json").read_text())[:3]
+    for item in chosen:
+        item["instance"] = str(data / item["instance"])
+    path = tmp_path / "three.json"
+    path.write_text(json.dumps(chosen))
+    return path
+
+
+def blocksworld_run(data: Path) -> Callable[[str, Path], None]:
+    def run(base_url: str, out: Path) -> None:
+        argv = ["--backend", "loopback", "--base-url", base_url, *NETWORK_FLAGS, "--data_path", str(data),
+                "--rollouts", "3", "--max_depth", "4", "--concurrency", "3", "--out", str(out)]
+        summary = asyncio.run(blocksworld_cli.amain("rafa", argv, progress=False))
+        assert summary is not None and summary["episodes"] == 3 and summary["stopped"] is None
+
+    return run
+
+
+def test_blocksworld_rafa_run_under_20_percent_faults_matches_the_clean_run(tmp_path, openai_backends):
+    run = blocksworld_run(three_instances(tmp_path))
+    run_behind_server(BLOCKSWORLD_RULE, run, tmp_path / "clean", None, loglik_rule=BLOCKSWORLD_PRIORS)
+    openai_backends.clear()
+    stats = run_behind_server(BLOCKSWORLD_RULE, run, tmp_path / "faulty", FAULTS, loglik_rule=BLOCKSWORLD_PRIORS)
+    assert_same_results_and_bounded_retries(tmp_path / "clean", tmp_path / "faulty", stats, openai_backends)
+
+
+# -- ALFWorld -------------------------------------------------------------------------------------
+# Its entry point joins here the same way: ``--backend loopback --base-url`` with
+# NETWORK_FLAGS, the ALFWorld oracle rule behind the server, the same two-run comparison.
