@@ -151,12 +151,12 @@ BLOCKSWORLD_RULE = WorldModelRule(error_rate=0.2)
 BLOCKSWORLD_PRIORS = PriorRule(informative=False)
 
 
-def three_instances(tmp_path: Path) -> Path:
+def two_instances(tmp_path: Path) -> Path:
     data = REPO / "blocksworld" / "data"
-    chosen = json.loads((data / "step_4.json").read_text())[:3]
+    chosen = json.loads((data / "step_4.json").read_text())[:2]
     for item in chosen:
         item["instance"] = str(data / item["instance"])
-    path = tmp_path / "three.json"
+    path = tmp_path / "two.json"
     path.write_text(json.dumps(chosen))
     return path
 
@@ -164,21 +164,44 @@ def three_instances(tmp_path: Path) -> Path:
 def blocksworld_run(data: Path) -> Callable[[str, Path], None]:
     def run(base_url: str, out: Path) -> None:
         argv = ["--backend", "loopback", "--base-url", base_url, *NETWORK_FLAGS, "--data_path", str(data),
-                "--rollouts", "3", "--max_depth", "4", "--concurrency", "3", "--out", str(out)]
+                "--rollouts", "3", "--max_depth", "4", "--concurrency", "2", "--out", str(out)]
         summary = asyncio.run(blocksworld_cli.amain("rafa", argv, progress=False))
-        assert summary is not None and summary["episodes"] == 3 and summary["stopped"] is None
+        assert summary is not None and summary["episodes"] == 2 and summary["stopped"] is None
 
     return run
 
 
 def test_blocksworld_rafa_run_under_20_percent_faults_matches_the_clean_run(tmp_path, openai_backends):
-    run = blocksworld_run(three_instances(tmp_path))
+    run = blocksworld_run(two_instances(tmp_path))
     run_behind_server(BLOCKSWORLD_RULE, run, tmp_path / "clean", None, loglik_rule=BLOCKSWORLD_PRIORS)
     openai_backends.clear()
     stats = run_behind_server(BLOCKSWORLD_RULE, run, tmp_path / "faulty", FAULTS, loglik_rule=BLOCKSWORLD_PRIORS)
     assert_same_results_and_bounded_retries(tmp_path / "clean", tmp_path / "faulty", stats, openai_backends)
 
 
-# -- ALFWorld -------------------------------------------------------------------------------------
-# Its entry point joins here the same way: ``--backend loopback --base-url`` with
-# NETWORK_FLAGS, the ALFWorld oracle rule behind the server, the same two-run comparison.
+# -- ALFWorld (the real engine: slow) -------------------------------------------------------------
+def alfworld_run(data: Path) -> Callable[[str, Path], None]:
+    from rafa_core.alfworld.cli import main as alfworld_main
+
+    def run(base_url: str, out: Path) -> None:
+        argv = ["--backend", "loopback", "--reflect_backend", "loopback", "--base-url", base_url, *NETWORK_FLAGS,
+                "--data", str(data), "--num_envs", "4", "--num_trials", "2", "--concurrency", "2",
+                "--progress", "false", "--out", str(out)]
+        assert asyncio.run(alfworld_main(argv, default_config=REPO / "alfworld" / "base_config.yaml")) == 0
+
+    return run
+
+
+@pytest.mark.slow
+def test_alfworld_run_under_20_percent_faults_matches_the_clean_run(tmp_path, openai_backends, monkeypatch):
+    from rafa_core.alfworld.make_games import make_games
+    from rafa_core.alfworld.oracle import make_rule
+
+    data = tmp_path / "games"
+    make_games(data, per_type=1, seed=0)
+    monkeypatch.setenv("ALFWORLD_DATA", str(data))
+    rule, run = make_rule(error_rate=0.5), alfworld_run(data)  # noisy: some games need the second trial
+    run_behind_server(rule, run, tmp_path / "clean", None)
+    openai_backends.clear()
+    stats = run_behind_server(rule, run, tmp_path / "faulty", FAULTS)
+    assert_same_results_and_bounded_retries(tmp_path / "clean", tmp_path / "faulty", stats, openai_backends)
