@@ -205,3 +205,19 @@ def test_alfworld_run_under_20_percent_faults_matches_the_clean_run(tmp_path, op
     openai_backends.clear()
     stats = run_behind_server(rule, run, tmp_path / "faulty", FAULTS)
     assert_same_results_and_bounded_retries(tmp_path / "clean", tmp_path / "faulty", stats, openai_backends)
+
+
+# -- faults that do not stop ------------------------------------------------------------------
+def test_a_server_failing_past_the_retries_ends_the_run_with_one_line_and_keeps_episodes(tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = ["--backend", "loopback", "--no-cache", "--timeout", "0.5", "--max-retries", "2", "--feedback",
+            "--task_start_index", "900", "--task_end_index", "903", "--concurrency", "1", "--out", str(out)]
+    with LoopbackServer(GAME24_RULE) as server:  # one server: the run directory records its URL
+        assert game24_cli.main([*argv, "--task_end_index", "901", "--base-url", server.base_url]) == 0
+        server.faults = FaultPlan(rate=1.0, kinds=("500",))  # from now on every request fails
+        before = server.stats.requests
+        assert game24_cli.main([*argv, "--base-url", server.base_url]) == 2
+        assert server.stats.requests - before == 3  # the first request, then its two retries
+    err = capsys.readouterr().err
+    assert "error: the model backend failed" in err and "Traceback" not in err
+    assert [json.loads(line)["index"] for line in (out / "episodes.jsonl").read_text().splitlines()] == [900]
