@@ -195,7 +195,7 @@ class BaseLLM:
         if self.cache is not None:
             for i, key in enumerate(keys):
                 hit = self.cache.get(key)
-                if hit is not None:
+                if hit is not None and isinstance(hit.get("text"), str):  # else: a miss
                     results[i] = Completion.from_json(hit, cached=True)
         missing = [i for i, c in enumerate(results) if c is None]
         hits = n - len(missing)
@@ -240,7 +240,7 @@ class BaseLLM:
         if self.cache is not None:
             for i, key in enumerate(keys):
                 hit = self.cache.get(key)
-                if hit is not None:
+                if hit is not None and isinstance(hit.get("loglik"), (int, float)):  # else: a miss
                     scores[i] = float(hit["loglik"])
         missing = [i for i, s in enumerate(scores) if s is None]
         if len(missing) < len(continuations):
