@@ -18,8 +18,8 @@ START = [("X", 1), ("O", 2), ("X", 3), ("O", 5), ("X", 8), ("O", 4), ("X", 6)]
 @pytest.mark.slow
 def test_embedded_model_plays_and_learns_without_breaking():
     llm = make_llm("local", BackendOptions(concurrency=8))
-    x = BasePlayer(llm, "X")
-    o = RAFAPlayer(llm, "O", breadth=2, max_depth=1)
+    x = BasePlayer(llm, "X", max_retries=1)
+    o = RAFAPlayer(llm, "O", breadth=2, max_depth=1, max_retries=1)
 
     async def game():
         try:

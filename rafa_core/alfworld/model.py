@@ -103,7 +103,8 @@ class AlfWorldModel:
         allowed = [c for c in state.admissible if c not in HIDDEN_COMMANDS]
         kept = [c for c in ranked if c in allowed]
         if not kept:
-            self.journal.fallbacks += not state.imagined
+            if not state.imagined:
+                self.journal.fallbacks += 1
             shown = "; ".join(repr(c.text.strip()[:40]) for c in samples[:3])
             state.notes.append(f"proposer: no admissible command among {len(samples)} samples ({shown}); "
                                "falling back to the closest admissible command")

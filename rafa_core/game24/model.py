@@ -26,7 +26,7 @@ STEP_LESSONS, NUMBERS_LESSONS = "step_lessons", "numbers_lessons"
 MAX_LESSONS = 40  # per list: the context stays short however long an episode runs
 # Answer lengths per request kind, and stops at the start of the prompt's next example:
 # a small model tends to continue the few-shot pattern, a large one never needs more.
-MAX_TOKENS = {"propose": 256, "plan": 256, "value": 160, "vote": 400, "reflect": 256}
+MAX_TOKENS = {"propose": 256, "plan": 256, "value": 160, "vote": 400, "reflect": 160}
 STOP_AT_NEXT_INPUT = ["\nInput:"]
 STOP_AT_NEXT_NUMBERS = ["\nNumbers:"]
 _LESSON = re.compile(r"^(.{1,120}?)\s*->\s*(sure|impossible)\b", re.IGNORECASE)
