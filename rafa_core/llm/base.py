@@ -122,6 +122,7 @@ class _Shared:
 
     semaphore: asyncio.Semaphore | None
     concurrency: int
+    loop: asyncio.AbstractEventLoop | None = None
 
 
 class BaseLLM:
@@ -170,7 +171,13 @@ class BaseLLM:
         max_tokens: int = 256,
         stop: list[str] | None = None,
         logprobs: bool = False,
+        first_sample: int = 0,
     ) -> list[Completion]:
+        """``n`` samples of ``prompt``; they are samples ``first_sample .. first_sample+n-1``.
+
+        Asking the same request again with a later ``first_sample`` draws fresh samples
+        (a retry at temperature > 0) that are still cached one by one.
+        """
         if n < 1:
             return []
         request = {
@@ -184,11 +191,11 @@ class BaseLLM:
             "logprobs": logprobs,
         }
         results: list[Completion | None] = [None] * n
-        keys = [request_key(request, i) for i in range(n)]
+        keys = [request_key(request, first_sample + i) for i in range(n)]
         if self.cache is not None:
             for i, key in enumerate(keys):
                 hit = self.cache.get(key)
-                if hit is not None:
+                if hit is not None and isinstance(hit.get("text"), str):  # else: a miss
                     results[i] = Completion.from_json(hit, cached=True)
         missing = [i for i, c in enumerate(results) if c is None]
         hits = n - len(missing)
@@ -204,6 +211,7 @@ class BaseLLM:
                     max_tokens=max_tokens,
                     stop=list(stop) if stop else None,
                     logprobs=logprobs,
+                    **self._draw_kwargs(first_sample + missing[0]),
                 )
             self.usage.record(
                 self.model, result.prompt_tokens, result.completion_tokens, calls=result.calls
@@ -232,7 +240,7 @@ class BaseLLM:
         if self.cache is not None:
             for i, key in enumerate(keys):
                 hit = self.cache.get(key)
-                if hit is not None:
+                if hit is not None and isinstance(hit.get("loglik"), (int, float)):  # else: a miss
                     scores[i] = float(hit["loglik"])
         missing = [i for i, s in enumerate(scores) if s is None]
         if len(missing) < len(continuations):
@@ -266,6 +274,10 @@ class BaseLLM:
     ) -> GenerationResult:
         raise NotImplementedError
 
+    def _draw_kwargs(self, first_sample: int) -> dict[str, Any]:
+        """Extra ``_generate`` arguments for a later draw; only deterministic doubles need it."""
+        return {}
+
     async def _loglik(
         self, prefix: str, continuations: list[str]
     ) -> tuple[list[float], int, int]:
@@ -273,10 +285,13 @@ class BaseLLM:
         raise NotImplementedError
 
     def _limit(self) -> asyncio.Semaphore:
-        # Created lazily so it binds to the running event loop.
+        # One semaphore per event loop: a backend may serve several asyncio.run() calls
+        # (tests, scripts), and a semaphore is bound to the loop that first waited on it.
         shared = self._shared
-        if shared.semaphore is None:
+        loop = asyncio.get_running_loop()
+        if shared.semaphore is None or shared.loop is not loop:
             shared.semaphore = asyncio.Semaphore(shared.concurrency)
+            shared.loop = loop
         return shared.semaphore
 
 

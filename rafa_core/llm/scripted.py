@@ -75,11 +75,15 @@ class ScriptedLLM(BaseLLM):
         self.supports_loglik = loglik_rule is not None
         self.seed = seed
 
-    def _rng_for(self, text: str, n: int, temperature: float) -> random.Random:
-        digest = hashlib.sha256(f"{self.seed}|{n}|{temperature}|{text}".encode()).digest()
+    def _rng_for(self, text: str, n: int, temperature: float, first_sample: int = 0) -> random.Random:
+        draw = f"|{first_sample}" if first_sample else ""  # keeps first draws as they were
+        digest = hashlib.sha256(f"{self.seed}|{n}|{temperature}{draw}|{text}".encode()).digest()
         return random.Random(int.from_bytes(digest[:8], "big"))
 
-    async def _generate(self, prompt, *, n, temperature, max_tokens, stop, logprobs):
+    def _draw_kwargs(self, first_sample: int) -> dict:
+        return {"first_sample": first_sample} if first_sample else {}
+
+    async def _generate(self, prompt, *, n, temperature, max_tokens, stop, logprobs, first_sample=0):
         text = as_text(prompt)
         request = ScriptedRequest(
             prompt=prompt,
@@ -88,7 +92,7 @@ class ScriptedLLM(BaseLLM):
             max_tokens=max_tokens,
             stop=stop,
             logprobs=logprobs,
-            rng=self._rng_for(text, n, temperature),
+            rng=self._rng_for(text, n, temperature, first_sample),
         )
         answer = self.rule(text, request)
         answers = [answer] if isinstance(answer, (str, Completion)) else list(answer)

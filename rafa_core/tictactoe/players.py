@@ -158,8 +158,9 @@ class LearnedState:
     plan: str = ""
     cache: StateCache[Board, int] = field(default_factory=StateCache)
     # The models' answers by prompt: one imagined question is asked once, however many
-    # search paths (and the learning check after the real move) reach it.
-    answers: dict[str, str] = field(default_factory=dict)
+    # search paths (and the learning check after the real move) reach it - also while the
+    # first ask is still in flight (a future), so concurrent paths make one call, not two.
+    answers: dict[str, "asyncio.Future[str]"] = field(default_factory=dict)
 
     def model_updated(self) -> None:
         self.cache.mark_stale()
@@ -191,8 +192,8 @@ class TicTacToeModel:
     async def ask(self, messages: Messages, max_tokens: int, stop: list[str] | None = None) -> str:
         key = json.dumps([messages, max_tokens, stop], ensure_ascii=False)
         if key not in self.learned.answers:
-            self.learned.answers[key] = await ask(self.llm, messages, self.temperature, max_tokens, stop)
-        return self.learned.answers[key]
+            self.learned.answers[key] = asyncio.ensure_future(ask(self.llm, messages, self.temperature, max_tokens, stop))
+        return await self.learned.answers[key]
 
     # -- examples --------------------------------------------------------------------------------
     def examples(self, kind: str) -> list[dict[str, Any]]:

@@ -1,0 +1,12 @@
+(define (problem step_4-001)
+  (:domain blocksworld)
+  (:objects red blue orange yellow)
+  (:init
+    (clear blue)
+    (clear yellow)
+    (handempty)
+    (on blue red)
+    (on yellow orange)
+    (ontable red)
+    (ontable orange))
+  (:goal (and (on orange yellow) (on yellow blue))))

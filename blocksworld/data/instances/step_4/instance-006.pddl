@@ -1,0 +1,12 @@
+(define (problem step_4-006)
+  (:domain blocksworld)
+  (:objects red blue orange yellow)
+  (:init
+    (clear orange)
+    (clear yellow)
+    (handempty)
+    (on orange blue)
+    (on yellow red)
+    (ontable red)
+    (ontable blue))
+  (:goal (and (on blue orange) (on orange yellow))))

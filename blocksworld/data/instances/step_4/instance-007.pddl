@@ -1,0 +1,13 @@
+(define (problem step_4-007)
+  (:domain blocksworld)
+  (:objects red blue orange yellow)
+  (:init
+    (clear red)
+    (clear blue)
+    (clear orange)
+    (handempty)
+    (on blue yellow)
+    (ontable red)
+    (ontable orange)
+    (ontable yellow))
+  (:goal (and (on blue orange) (on yellow blue))))

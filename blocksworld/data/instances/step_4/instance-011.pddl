@@ -1,0 +1,12 @@
+(define (problem step_4-011)
+  (:domain blocksworld)
+  (:objects red blue orange yellow)
+  (:init
+    (clear blue)
+    (clear yellow)
+    (handempty)
+    (on blue red)
+    (on yellow orange)
+    (ontable red)
+    (ontable orange))
+  (:goal (and (on blue orange))))

@@ -1,0 +1,13 @@
+(define (problem step_4-012)
+  (:domain blocksworld)
+  (:objects red blue orange yellow)
+  (:init
+    (clear blue)
+    (clear orange)
+    (clear yellow)
+    (handempty)
+    (on blue red)
+    (ontable red)
+    (ontable orange)
+    (ontable yellow))
+  (:goal (and (on red orange))))

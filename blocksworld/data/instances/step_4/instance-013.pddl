@@ -1,0 +1,12 @@
+(define (problem step_4-013)
+  (:domain blocksworld)
+  (:objects red blue orange yellow)
+  (:init
+    (clear red)
+    (clear yellow)
+    (handempty)
+    (on blue orange)
+    (on yellow blue)
+    (ontable red)
+    (ontable orange))
+  (:goal (and (on red blue))))

@@ -1,0 +1,12 @@
+(define (problem step_4-017)
+  (:domain blocksworld)
+  (:objects red blue orange yellow)
+  (:init
+    (clear blue)
+    (clear orange)
+    (handempty)
+    (on blue yellow)
+    (on yellow red)
+    (ontable red)
+    (ontable orange))
+  (:goal (and (on yellow orange))))

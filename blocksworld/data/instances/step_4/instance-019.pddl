@@ -1,0 +1,12 @@
+(define (problem step_4-019)
+  (:domain blocksworld)
+  (:objects red blue orange yellow)
+  (:init
+    (clear red)
+    (clear blue)
+    (handempty)
+    (on blue orange)
+    (on orange yellow)
+    (ontable red)
+    (ontable yellow))
+  (:goal (and (on red orange))))

@@ -1,0 +1,12 @@
+(define (problem step_4-022)
+  (:domain blocksworld)
+  (:objects red blue orange yellow)
+  (:init
+    (clear blue)
+    (clear orange)
+    (handempty)
+    (on red yellow)
+    (on blue red)
+    (ontable orange)
+    (ontable yellow))
+  (:goal (and (on red blue) (on blue orange))))

@@ -1,0 +1,11 @@
+(define (problem step_4-024)
+  (:domain blocksworld)
+  (:objects red blue orange yellow)
+  (:init
+    (clear yellow)
+    (handempty)
+    (on red blue)
+    (on blue orange)
+    (on yellow red)
+    (ontable orange))
+  (:goal (and (on red yellow))))

@@ -1,0 +1,12 @@
+(define (problem step_4-025)
+  (:domain blocksworld)
+  (:objects red blue orange yellow)
+  (:init
+    (clear blue)
+    (clear yellow)
+    (handempty)
+    (on blue red)
+    (on yellow orange)
+    (ontable red)
+    (ontable orange))
+  (:goal (and (on red yellow))))

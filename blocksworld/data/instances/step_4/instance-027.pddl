@@ -1,0 +1,13 @@
+(define (problem step_4-027)
+  (:domain blocksworld)
+  (:objects red blue orange yellow)
+  (:init
+    (clear red)
+    (clear blue)
+    (clear yellow)
+    (handempty)
+    (on red orange)
+    (ontable blue)
+    (ontable orange)
+    (ontable yellow))
+  (:goal (and (on red yellow) (on orange red))))

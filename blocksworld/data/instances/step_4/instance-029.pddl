@@ -1,0 +1,13 @@
+(define (problem step_4-029)
+  (:domain blocksworld)
+  (:objects red blue orange yellow)
+  (:init
+    (clear blue)
+    (clear orange)
+    (clear yellow)
+    (handempty)
+    (on yellow red)
+    (ontable red)
+    (ontable blue)
+    (ontable orange))
+  (:goal (and (on blue yellow) (on yellow orange))))

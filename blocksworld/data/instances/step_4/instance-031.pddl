@@ -1,0 +1,12 @@
+(define (problem step_4-031)
+  (:domain blocksworld)
+  (:objects red blue orange yellow)
+  (:init
+    (clear red)
+    (clear blue)
+    (handempty)
+    (on red orange)
+    (on orange yellow)
+    (ontable blue)
+    (ontable yellow))
+  (:goal (and (on blue orange))))

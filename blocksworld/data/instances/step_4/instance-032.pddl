@@ -1,0 +1,11 @@
+(define (problem step_4-032)
+  (:domain blocksworld)
+  (:objects red blue orange yellow)
+  (:init
+    (clear orange)
+    (handempty)
+    (on red yellow)
+    (on blue red)
+    (on orange blue)
+    (ontable yellow))
+  (:goal (and (on blue orange))))

@@ -1,0 +1,12 @@
+(define (problem step_4-041)
+  (:domain blocksworld)
+  (:objects red blue orange yellow)
+  (:init
+    (clear red)
+    (clear orange)
+    (handempty)
+    (on red blue)
+    (on orange yellow)
+    (ontable blue)
+    (ontable yellow))
+  (:goal (and (on orange red) (on yellow orange))))

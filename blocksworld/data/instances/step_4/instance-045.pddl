@@ -1,0 +1,12 @@
+(define (problem step_4-045)
+  (:domain blocksworld)
+  (:objects red blue orange yellow)
+  (:init
+    (clear red)
+    (clear blue)
+    (handempty)
+    (on red orange)
+    (on blue yellow)
+    (ontable orange)
+    (ontable yellow))
+  (:goal (and (on blue red) (on yellow blue))))

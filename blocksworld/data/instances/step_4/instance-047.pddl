@@ -1,0 +1,13 @@
+(define (problem step_4-047)
+  (:domain blocksworld)
+  (:objects red blue orange yellow)
+  (:init
+    (clear blue)
+    (clear orange)
+    (clear yellow)
+    (handempty)
+    (on orange red)
+    (ontable red)
+    (ontable blue)
+    (ontable yellow))
+  (:goal (and (on blue orange) (on yellow blue))))

@@ -1,0 +1,13 @@
+(define (problem step_4-051)
+  (:domain blocksworld)
+  (:objects red blue orange yellow)
+  (:init
+    (clear red)
+    (clear orange)
+    (clear yellow)
+    (handempty)
+    (on red blue)
+    (ontable blue)
+    (ontable orange)
+    (ontable yellow))
+  (:goal (and (on red yellow) (on orange blue))))

@@ -1,0 +1,13 @@
+(define (problem step_4-057)
+  (:domain blocksworld)
+  (:objects red blue orange yellow white)
+  (:init
+    (clear blue)
+    (clear white)
+    (handempty)
+    (on red yellow)
+    (on blue red)
+    (on yellow orange)
+    (ontable orange)
+    (ontable white))
+  (:goal (and (on white red))))

@@ -1,0 +1,12 @@
+(define (problem step_6-002)
+  (:domain blocksworld)
+  (:objects red blue orange yellow)
+  (:init
+    (clear blue)
+    (clear yellow)
+    (handempty)
+    (on orange red)
+    (on yellow orange)
+    (ontable red)
+    (ontable blue))
+  (:goal (and (on red blue))))

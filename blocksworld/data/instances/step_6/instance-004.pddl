@@ -1,0 +1,12 @@
+(define (problem step_6-004)
+  (:domain blocksworld)
+  (:objects red blue orange yellow)
+  (:init
+    (clear red)
+    (clear orange)
+    (handempty)
+    (on red yellow)
+    (on orange blue)
+    (ontable blue)
+    (ontable yellow))
+  (:goal (and (on red blue) (on orange red))))

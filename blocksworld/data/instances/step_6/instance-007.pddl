@@ -1,0 +1,12 @@
+(define (problem step_6-007)
+  (:domain blocksworld)
+  (:objects red blue orange yellow)
+  (:init
+    (clear orange)
+    (clear yellow)
+    (handempty)
+    (on red blue)
+    (on orange red)
+    (ontable blue)
+    (ontable yellow))
+  (:goal (and (on red orange) (on blue red) (on orange yellow))))

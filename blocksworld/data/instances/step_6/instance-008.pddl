@@ -1,0 +1,12 @@
+(define (problem step_6-008)
+  (:domain blocksworld)
+  (:objects red blue orange yellow)
+  (:init
+    (clear red)
+    (clear orange)
+    (handempty)
+    (on blue yellow)
+    (on orange blue)
+    (ontable red)
+    (ontable yellow))
+  (:goal (and (on orange red) (on yellow blue))))

@@ -1,0 +1,12 @@
+(define (problem step_6-010)
+  (:domain blocksworld)
+  (:objects red blue orange yellow)
+  (:init
+    (clear red)
+    (clear yellow)
+    (handempty)
+    (on orange blue)
+    (on yellow orange)
+    (ontable red)
+    (ontable blue))
+  (:goal (and (on blue red))))

@@ -1,0 +1,12 @@
+(define (problem step_6-011)
+  (:domain blocksworld)
+  (:objects red blue orange yellow)
+  (:init
+    (clear blue)
+    (clear orange)
+    (handempty)
+    (on blue yellow)
+    (on orange red)
+    (ontable red)
+    (ontable yellow))
+  (:goal (and (on red orange) (on blue red))))

@@ -1,0 +1,11 @@
+(define (problem step_6-012)
+  (:domain blocksworld)
+  (:objects red blue orange yellow)
+  (:init
+    (clear red)
+    (handempty)
+    (on red orange)
+    (on blue yellow)
+    (on orange blue)
+    (ontable yellow))
+  (:goal (and (on red blue))))

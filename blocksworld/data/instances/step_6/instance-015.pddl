@@ -1,0 +1,12 @@
+(define (problem step_6-015)
+  (:domain blocksworld)
+  (:objects red blue orange yellow)
+  (:init
+    (clear red)
+    (clear yellow)
+    (handempty)
+    (on red blue)
+    (on yellow orange)
+    (ontable blue)
+    (ontable orange))
+  (:goal (and (on blue orange))))

@@ -1,0 +1,11 @@
+(define (problem step_6-018)
+  (:domain blocksworld)
+  (:objects red blue orange yellow)
+  (:init
+    (clear yellow)
+    (handempty)
+    (on blue red)
+    (on orange blue)
+    (on yellow orange)
+    (ontable red))
+  (:goal (and (on blue orange))))

@@ -1,0 +1,12 @@
+(define (problem step_6-019)
+  (:domain blocksworld)
+  (:objects red blue orange yellow)
+  (:init
+    (clear blue)
+    (clear yellow)
+    (handempty)
+    (on blue orange)
+    (on orange red)
+    (ontable red)
+    (ontable yellow))
+  (:goal (and (on red orange) (on blue yellow) (on orange blue))))

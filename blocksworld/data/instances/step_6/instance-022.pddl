@@ -1,0 +1,13 @@
+(define (problem step_6-022)
+  (:domain blocksworld)
+  (:objects red blue orange yellow)
+  (:init
+    (clear red)
+    (clear orange)
+    (clear yellow)
+    (handempty)
+    (on red blue)
+    (ontable blue)
+    (ontable orange)
+    (ontable yellow))
+  (:goal (and (on blue orange) (on orange yellow))))

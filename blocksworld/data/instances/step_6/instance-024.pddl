@@ -1,0 +1,12 @@
+(define (problem step_6-024)
+  (:domain blocksworld)
+  (:objects red blue orange yellow)
+  (:init
+    (clear red)
+    (clear orange)
+    (handempty)
+    (on red blue)
+    (on orange yellow)
+    (ontable blue)
+    (ontable yellow))
+  (:goal (and (on red yellow) (on orange blue))))

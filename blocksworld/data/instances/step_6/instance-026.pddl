@@ -1,0 +1,12 @@
+(define (problem step_6-026)
+  (:domain blocksworld)
+  (:objects red blue orange yellow)
+  (:init
+    (clear red)
+    (clear yellow)
+    (handempty)
+    (on red blue)
+    (on blue orange)
+    (ontable orange)
+    (ontable yellow))
+  (:goal (and (on yellow orange))))

@@ -1,0 +1,11 @@
+(define (problem step_6-028)
+  (:domain blocksworld)
+  (:objects red blue orange yellow)
+  (:init
+    (clear orange)
+    (handempty)
+    (on red blue)
+    (on orange yellow)
+    (on yellow red)
+    (ontable blue))
+  (:goal (and (on orange red))))

@@ -1,0 +1,12 @@
+(define (problem step_6-030)
+  (:domain blocksworld)
+  (:objects red blue orange yellow)
+  (:init
+    (clear orange)
+    (clear yellow)
+    (handempty)
+    (on orange red)
+    (on yellow blue)
+    (ontable red)
+    (ontable blue))
+  (:goal (and (on blue red) (on orange yellow))))

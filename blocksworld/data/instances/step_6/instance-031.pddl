@@ -1,0 +1,11 @@
+(define (problem step_6-031)
+  (:domain blocksworld)
+  (:objects red blue orange yellow)
+  (:init
+    (clear orange)
+    (handempty)
+    (on red yellow)
+    (on orange red)
+    (on yellow blue)
+    (ontable blue))
+  (:goal (and (on yellow orange))))

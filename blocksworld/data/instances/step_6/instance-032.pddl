@@ -1,0 +1,12 @@
+(define (problem step_6-032)
+  (:domain blocksworld)
+  (:objects red blue orange yellow)
+  (:init
+    (clear red)
+    (clear blue)
+    (handempty)
+    (on red yellow)
+    (on blue orange)
+    (ontable orange)
+    (ontable yellow))
+  (:goal (and (on orange yellow))))

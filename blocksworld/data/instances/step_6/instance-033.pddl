@@ -1,0 +1,12 @@
+(define (problem step_6-033)
+  (:domain blocksworld)
+  (:objects red blue orange yellow)
+  (:init
+    (clear blue)
+    (clear yellow)
+    (handempty)
+    (on blue orange)
+    (on orange red)
+    (ontable red)
+    (ontable yellow))
+  (:goal (and (on blue red) (on orange yellow))))

@@ -1,0 +1,12 @@
+(define (problem step_6-034)
+  (:domain blocksworld)
+  (:objects red blue orange yellow)
+  (:init
+    (clear orange)
+    (clear yellow)
+    (handempty)
+    (on blue red)
+    (on yellow blue)
+    (ontable red)
+    (ontable orange))
+  (:goal (and (on orange red))))

@@ -1,0 +1,12 @@
+(define (problem step_6-035)
+  (:domain blocksworld)
+  (:objects red blue orange yellow)
+  (:init
+    (clear red)
+    (clear yellow)
+    (handempty)
+    (on red orange)
+    (on yellow blue)
+    (ontable blue)
+    (ontable orange))
+  (:goal (and (on orange blue) (on yellow red))))

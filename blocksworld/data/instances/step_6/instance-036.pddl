@@ -1,0 +1,13 @@
+(define (problem step_6-036)
+  (:domain blocksworld)
+  (:objects red blue orange yellow)
+  (:init
+    (clear red)
+    (clear blue)
+    (clear yellow)
+    (handempty)
+    (on yellow orange)
+    (ontable red)
+    (ontable blue)
+    (ontable orange))
+  (:goal (and (on blue red) (on orange yellow) (on yellow blue))))

@@ -1,0 +1,12 @@
+(define (problem step_6-037)
+  (:domain blocksworld)
+  (:objects red blue orange yellow)
+  (:init
+    (clear red)
+    (clear blue)
+    (handempty)
+    (on blue yellow)
+    (on yellow orange)
+    (ontable red)
+    (ontable orange))
+  (:goal (and (on blue red) (on orange yellow))))

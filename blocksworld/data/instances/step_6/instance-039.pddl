@@ -1,0 +1,12 @@
+(define (problem step_6-039)
+  (:domain blocksworld)
+  (:objects red blue orange yellow)
+  (:init
+    (clear orange)
+    (clear yellow)
+    (handempty)
+    (on red blue)
+    (on yellow red)
+    (ontable blue)
+    (ontable orange))
+  (:goal (and (on red yellow) (on blue red) (on yellow orange))))

@@ -1,0 +1,12 @@
+(define (problem step_6-040)
+  (:domain blocksworld)
+  (:objects red blue orange yellow)
+  (:init
+    (clear blue)
+    (clear yellow)
+    (handempty)
+    (on red orange)
+    (on yellow red)
+    (ontable blue)
+    (ontable orange))
+  (:goal (and (on orange red))))

@@ -1,0 +1,11 @@
+(define (problem step_6-041)
+  (:domain blocksworld)
+  (:objects red blue orange yellow)
+  (:init
+    (clear blue)
+    (handempty)
+    (on red yellow)
+    (on blue red)
+    (on yellow orange)
+    (ontable orange))
+  (:goal (and (on blue yellow))))

@@ -1,0 +1,12 @@
+(define (problem step_6-042)
+  (:domain blocksworld)
+  (:objects red blue orange yellow)
+  (:init
+    (clear blue)
+    (clear orange)
+    (handempty)
+    (on orange yellow)
+    (on yellow red)
+    (ontable red)
+    (ontable blue))
+  (:goal (and (on orange red))))

@@ -1,0 +1,12 @@
+(define (problem step_6-045)
+  (:domain blocksworld)
+  (:objects red blue orange yellow)
+  (:init
+    (clear blue)
+    (clear yellow)
+    (handempty)
+    (on blue orange)
+    (on yellow red)
+    (ontable red)
+    (ontable orange))
+  (:goal (and (on red yellow) (on yellow orange))))

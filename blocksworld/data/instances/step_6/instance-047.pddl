@@ -1,0 +1,13 @@
+(define (problem step_6-047)
+  (:domain blocksworld)
+  (:objects red blue orange yellow)
+  (:init
+    (clear red)
+    (clear blue)
+    (clear orange)
+    (handempty)
+    (on orange yellow)
+    (ontable red)
+    (ontable blue)
+    (ontable yellow))
+  (:goal (and (on red yellow) (on blue orange))))

@@ -1,0 +1,13 @@
+(define (problem step_6-049)
+  (:domain blocksworld)
+  (:objects red blue orange yellow)
+  (:init
+    (clear red)
+    (clear blue)
+    (clear orange)
+    (handempty)
+    (on red yellow)
+    (ontable blue)
+    (ontable orange)
+    (ontable yellow))
+  (:goal (and (on red orange) (on blue red) (on yellow blue))))

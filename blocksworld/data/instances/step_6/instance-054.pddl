@@ -1,0 +1,12 @@
+(define (problem step_6-054)
+  (:domain blocksworld)
+  (:objects red blue orange yellow)
+  (:init
+    (clear blue)
+    (clear orange)
+    (handempty)
+    (on red yellow)
+    (on orange red)
+    (ontable blue)
+    (ontable yellow))
+  (:goal (and (on yellow blue))))

@@ -1,0 +1,12 @@
+(define (problem step_6-058)
+  (:domain blocksworld)
+  (:objects red blue orange yellow)
+  (:init
+    (clear orange)
+    (clear yellow)
+    (handempty)
+    (on red blue)
+    (on yellow red)
+    (ontable blue)
+    (ontable orange))
+  (:goal (and (on blue orange))))

@@ -1,0 +1,12 @@
+(define (problem step_6-059)
+  (:domain blocksworld)
+  (:objects red blue orange yellow)
+  (:init
+    (clear orange)
+    (clear yellow)
+    (handempty)
+    (on blue red)
+    (on orange blue)
+    (ontable red)
+    (ontable yellow))
+  (:goal (and (on red orange))))

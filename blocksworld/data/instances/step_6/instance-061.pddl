@@ -1,0 +1,11 @@
+(define (problem step_6-061)
+  (:domain blocksworld)
+  (:objects red blue orange yellow)
+  (:init
+    (clear red)
+    (handempty)
+    (on red orange)
+    (on orange yellow)
+    (on yellow blue)
+    (ontable blue))
+  (:goal (and (on yellow orange))))

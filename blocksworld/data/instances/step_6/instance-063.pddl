@@ -1,0 +1,13 @@
+(define (problem step_6-063)
+  (:domain blocksworld)
+  (:objects red blue orange yellow)
+  (:init
+    (clear red)
+    (clear orange)
+    (clear yellow)
+    (handempty)
+    (on orange blue)
+    (ontable red)
+    (ontable blue)
+    (ontable yellow))
+  (:goal (and (on blue orange) (on orange yellow) (on yellow red))))

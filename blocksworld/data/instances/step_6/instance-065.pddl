@@ -1,0 +1,13 @@
+(define (problem step_6-065)
+  (:domain blocksworld)
+  (:objects red blue orange yellow)
+  (:init
+    (clear red)
+    (clear blue)
+    (clear yellow)
+    (handempty)
+    (on red orange)
+    (ontable blue)
+    (ontable orange)
+    (ontable yellow))
+  (:goal (and (on blue orange) (on yellow red))))

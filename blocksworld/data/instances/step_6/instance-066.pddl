@@ -1,0 +1,12 @@
+(define (problem step_6-066)
+  (:domain blocksworld)
+  (:objects red blue orange yellow)
+  (:init
+    (clear blue)
+    (clear orange)
+    (handempty)
+    (on orange yellow)
+    (on yellow red)
+    (ontable red)
+    (ontable blue))
+  (:goal (and (on red yellow) (on yellow blue))))

@@ -1,0 +1,11 @@
+(define (problem step_6-073)
+  (:domain blocksworld)
+  (:objects red blue orange yellow)
+  (:init
+    (clear red)
+    (handempty)
+    (on red yellow)
+    (on orange blue)
+    (on yellow orange)
+    (ontable blue))
+  (:goal (and (on red orange))))

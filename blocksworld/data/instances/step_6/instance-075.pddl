@@ -1,0 +1,13 @@
+(define (problem step_6-075)
+  (:domain blocksworld)
+  (:objects red blue orange yellow)
+  (:init
+    (clear red)
+    (clear orange)
+    (clear yellow)
+    (handempty)
+    (on yellow blue)
+    (ontable red)
+    (ontable blue)
+    (ontable orange))
+  (:goal (and (on red orange) (on blue yellow) (on yellow red))))

@@ -1,0 +1,12 @@
+(define (problem step_6-077)
+  (:domain blocksworld)
+  (:objects red blue orange yellow)
+  (:init
+    (clear blue)
+    (clear yellow)
+    (handempty)
+    (on red orange)
+    (on yellow red)
+    (ontable blue)
+    (ontable orange))
+  (:goal (and (on red yellow) (on blue orange))))

@@ -1,0 +1,12 @@
+(define (problem step_6-080)
+  (:domain blocksworld)
+  (:objects red blue orange yellow)
+  (:init
+    (clear red)
+    (clear orange)
+    (handempty)
+    (on red yellow)
+    (on yellow blue)
+    (ontable blue)
+    (ontable orange))
+  (:goal (and (on blue yellow))))

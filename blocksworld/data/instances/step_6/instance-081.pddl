@@ -1,0 +1,11 @@
+(define (problem step_6-081)
+  (:domain blocksworld)
+  (:objects red blue orange yellow)
+  (:init
+    (clear blue)
+    (handempty)
+    (on red yellow)
+    (on blue orange)
+    (on orange red)
+    (ontable yellow))
+  (:goal (and (on red orange))))

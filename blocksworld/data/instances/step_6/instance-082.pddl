@@ -1,0 +1,11 @@
+(define (problem step_6-082)
+  (:domain blocksworld)
+  (:objects red blue orange yellow)
+  (:init
+    (clear orange)
+    (handempty)
+    (on blue yellow)
+    (on orange blue)
+    (on yellow red)
+    (ontable red))
+  (:goal (and (on orange yellow))))

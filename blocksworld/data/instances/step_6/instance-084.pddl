@@ -1,0 +1,12 @@
+(define (problem step_6-084)
+  (:domain blocksworld)
+  (:objects red blue orange yellow)
+  (:init
+    (clear red)
+    (clear yellow)
+    (handempty)
+    (on red blue)
+    (on blue orange)
+    (ontable orange)
+    (ontable yellow))
+  (:goal (and (on red yellow) (on blue red) (on orange blue))))

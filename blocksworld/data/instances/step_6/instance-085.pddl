@@ -1,0 +1,11 @@
+(define (problem step_6-085)
+  (:domain blocksworld)
+  (:objects red blue orange yellow)
+  (:init
+    (clear yellow)
+    (handempty)
+    (on blue orange)
+    (on orange red)
+    (on yellow blue)
+    (ontable red))
+  (:goal (and (on yellow orange))))

@@ -1,0 +1,12 @@
+(define (problem step_6-086)
+  (:domain blocksworld)
+  (:objects red blue orange yellow)
+  (:init
+    (clear red)
+    (clear orange)
+    (handempty)
+    (on red yellow)
+    (on yellow blue)
+    (ontable blue)
+    (ontable orange))
+  (:goal (and (on red orange) (on blue yellow) (on yellow red))))

@@ -1,0 +1,12 @@
+(define (problem step_6-089)
+  (:domain blocksworld)
+  (:objects red blue orange yellow)
+  (:init
+    (clear red)
+    (clear orange)
+    (handempty)
+    (on orange yellow)
+    (on yellow blue)
+    (ontable red)
+    (ontable blue))
+  (:goal (and (on red yellow) (on yellow orange))))

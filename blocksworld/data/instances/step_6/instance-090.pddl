@@ -1,0 +1,11 @@
+(define (problem step_6-090)
+  (:domain blocksworld)
+  (:objects red blue orange yellow)
+  (:init
+    (clear blue)
+    (handempty)
+    (on blue yellow)
+    (on orange red)
+    (on yellow orange)
+    (ontable red))
+  (:goal (and (on orange yellow))))

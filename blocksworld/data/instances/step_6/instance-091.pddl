@@ -1,0 +1,11 @@
+(define (problem step_6-091)
+  (:domain blocksworld)
+  (:objects red blue orange yellow)
+  (:init
+    (clear blue)
+    (handempty)
+    (on blue orange)
+    (on orange yellow)
+    (on yellow red)
+    (ontable red))
+  (:goal (and (on blue yellow))))

@@ -1,0 +1,12 @@
+(define (problem step_6-092)
+  (:domain blocksworld)
+  (:objects red blue orange yellow)
+  (:init
+    (clear red)
+    (clear yellow)
+    (handempty)
+    (on red orange)
+    (on orange blue)
+    (ontable blue)
+    (ontable yellow))
+  (:goal (and (on red yellow) (on yellow orange))))

@@ -1,0 +1,13 @@
+(define (problem step_6-096)
+  (:domain blocksworld)
+  (:objects red blue orange yellow)
+  (:init
+    (clear red)
+    (clear orange)
+    (clear yellow)
+    (handempty)
+    (on yellow blue)
+    (ontable red)
+    (ontable blue)
+    (ontable orange))
+  (:goal (and (on blue yellow) (on orange red) (on yellow orange))))

@@ -1,0 +1,12 @@
+(define (problem step_6-097)
+  (:domain blocksworld)
+  (:objects red blue orange yellow)
+  (:init
+    (clear red)
+    (clear blue)
+    (handempty)
+    (on red yellow)
+    (on yellow orange)
+    (ontable blue)
+    (ontable orange))
+  (:goal (and (on orange yellow) (on yellow red))))

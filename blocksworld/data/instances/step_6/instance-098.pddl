@@ -1,0 +1,12 @@
+(define (problem step_6-098)
+  (:domain blocksworld)
+  (:objects red blue orange yellow)
+  (:init
+    (clear red)
+    (clear yellow)
+    (handempty)
+    (on red blue)
+    (on yellow orange)
+    (ontable blue)
+    (ontable orange))
+  (:goal (and (on orange blue))))

@@ -1,0 +1,13 @@
+(define (problem step_6-102)
+  (:domain blocksworld)
+  (:objects red blue orange yellow)
+  (:init
+    (clear red)
+    (clear blue)
+    (clear yellow)
+    (handempty)
+    (on blue orange)
+    (ontable red)
+    (ontable orange)
+    (ontable yellow))
+  (:goal (and (on blue yellow) (on orange blue) (on yellow red))))

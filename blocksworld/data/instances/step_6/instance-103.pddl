@@ -1,0 +1,12 @@
+(define (problem step_6-103)
+  (:domain blocksworld)
+  (:objects red blue orange yellow)
+  (:init
+    (clear red)
+    (clear orange)
+    (handempty)
+    (on red blue)
+    (on blue yellow)
+    (ontable orange)
+    (ontable yellow))
+  (:goal (and (on yellow orange))))

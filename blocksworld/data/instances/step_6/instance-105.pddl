@@ -1,0 +1,13 @@
+(define (problem step_6-105)
+  (:domain blocksworld)
+  (:objects red blue orange yellow white)
+  (:init
+    (clear orange)
+    (clear white)
+    (handempty)
+    (on blue yellow)
+    (on orange blue)
+    (on white red)
+    (ontable red)
+    (ontable yellow))
+  (:goal (and (on blue orange) (on orange white) (on yellow blue))))

@@ -1,0 +1,13 @@
+(define (problem step_6-106)
+  (:domain blocksworld)
+  (:objects red blue orange yellow white)
+  (:init
+    (clear orange)
+    (clear yellow)
+    (handempty)
+    (on blue white)
+    (on orange blue)
+    (on yellow red)
+    (ontable red)
+    (ontable white))
+  (:goal (and (on blue red))))

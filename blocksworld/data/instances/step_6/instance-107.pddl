@@ -1,0 +1,13 @@
+(define (problem step_6-107)
+  (:domain blocksworld)
+  (:objects red blue orange yellow white)
+  (:init
+    (clear blue)
+    (clear orange)
+    (handempty)
+    (on blue red)
+    (on orange white)
+    (on white yellow)
+    (ontable red)
+    (ontable yellow))
+  (:goal (and (on orange yellow) (on white blue))))

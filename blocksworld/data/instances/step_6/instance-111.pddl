@@ -1,0 +1,12 @@
+(define (problem step_6-111)
+  (:domain blocksworld)
+  (:objects red blue orange yellow white)
+  (:init
+    (clear blue)
+    (handempty)
+    (on red orange)
+    (on blue red)
+    (on orange white)
+    (on white yellow)
+    (ontable yellow))
+  (:goal (and (on orange blue))))

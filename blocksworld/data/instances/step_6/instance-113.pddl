@@ -1,0 +1,12 @@
+(define (problem step_6-113)
+  (:domain blocksworld)
+  (:objects red blue orange yellow white)
+  (:init
+    (clear orange)
+    (handempty)
+    (on red blue)
+    (on blue yellow)
+    (on orange white)
+    (on white red)
+    (ontable yellow))
+  (:goal (and (on orange red))))

@@ -1,0 +1,13 @@
+(define (problem step_6-114)
+  (:domain blocksworld)
+  (:objects red blue orange yellow white)
+  (:init
+    (clear blue)
+    (clear yellow)
+    (handempty)
+    (on blue white)
+    (on yellow orange)
+    (on white red)
+    (ontable red)
+    (ontable orange))
+  (:goal (and (on red blue) (on white yellow))))

@@ -1,0 +1,181 @@
+"""The LLM-backed ALFWorld model the look-ahead searches over: proposer, world model, critic.
+
+- ``propose``: 6 samples at temperature 1.0 with token log-probabilities, ranked by mean
+  token log-probability; only admissible commands are kept (the engine's list at the real
+  state, commands derived from the transcript at imagined states), then padded up to the
+  breadth with the admissible commands closest to what was sampled. When no sample is
+  admissible the step falls back to the closest admissible command, and says so.
+- ``predict``: the world model writes the next observation (greedy, one line).
+- ``evaluate``: the critic writes a line with the sub-goals and a value k/N; the line is
+  kept in the critic's history when the value changed. An answer without a value means
+  "no change" (logged).
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..llm.base import BaseLLM
+from .prompts import Turn, actor_prompt, critic_prompt, parse_action, parse_critic, parse_observation, world_prompt
+from .world import World
+
+HIDDEN_COMMANDS = {"help"}  # its answer is a page of text that helps no plan
+
+
+@dataclass
+class AlfState:
+    """A real or imagined point of an episode. Real turns are shared with the episode, so
+    the critic line written at the real root stays in the critic's history."""
+
+    kind: str
+    intro: str
+    turns: tuple[Turn, ...]
+    admissible: tuple[str, ...]
+    imagined: int = 0  # how many of the last turns are imagined
+    path_value: float | None = None  # most recent critic value on the path
+    done: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    def to_log(self) -> dict[str, Any]:
+        last = self.turns[-1] if self.turns else None
+        return {
+            "observation": last.observation if last else self.intro,
+            "critic": last.critic if last else None,
+            "imagined": self.imagined > 0,
+            "notes": list(self.notes),
+        }
+
+
+def last_critic_value(turns: tuple[Turn, ...] | list[Turn]) -> float | None:
+    for turn in reversed(turns):
+        if turn.critic:
+            return parse_critic(turn.critic)[1]
+    return None
+
+
+@dataclass
+class ModelConfig:
+    samples: int = 6
+    temperature: float = 1.0
+    breadth: int = 2
+    action_tokens: int = 32
+    observation_tokens: int = 80
+    critic_tokens: int = 96
+
+
+@dataclass
+class Journal:
+    """What one episode's model calls leave for the logs."""
+
+    first_prompt: str | None = None
+    fallbacks: int = 0
+
+
+class AlfWorldModel:
+    """The TaskModel of one real step (rebuilt each step with the current memory)."""
+
+    def __init__(
+        self,
+        llm: BaseLLM,
+        reflections: list[str],
+        reflection_style: bool,
+        journal: Journal,
+        config: ModelConfig | None = None,
+    ) -> None:
+        self.llm = llm
+        self.reflections = reflections
+        self.reflection_style = reflection_style
+        self.journal = journal
+        self.config = config or ModelConfig()
+
+    # -- proposer -------------------------------------------------------------------------
+    async def propose(self, state: AlfState) -> list[str]:
+        cfg = self.config
+        prompt = actor_prompt(state.kind, state.intro, list(state.turns), self.reflections, self.reflection_style)
+        if self.journal.first_prompt is None:
+            self.journal.first_prompt = prompt
+        samples = await self.llm.generate(
+            prompt, n=cfg.samples, temperature=cfg.temperature, max_tokens=cfg.action_tokens, logprobs=True
+        )
+        ranked = rank_samples([(parse_action(c.text), c.mean_logprob) for c in samples])
+        allowed = [c for c in state.admissible if c not in HIDDEN_COMMANDS]
+        kept = [c for c in ranked if c in allowed]
+        if not kept:
+            if not state.imagined:
+                self.journal.fallbacks += 1
+            shown = "; ".join(repr(c.text.strip()[:40]) for c in samples[:3])
+            state.notes.append(f"proposer: no admissible command among {len(samples)} samples ({shown}); "
+                               "falling back to the closest admissible command")
+        padding = closest(ranked, [c for c in allowed if c not in kept])
+        if len(kept) < cfg.breadth and padding:
+            added = padding[: cfg.breadth - len(kept)]
+            if kept:
+                state.notes.append(f"proposer: padded with {added}")
+            else:
+                state.notes.append(f"proposer: fallback {added[0]!r}")
+            kept += added
+        return kept
+
+    # -- world model ----------------------------------------------------------------------
+    async def predict(self, state: AlfState, action: str) -> AlfState:
+        prompt = world_prompt(state.kind, state.intro, list(state.turns), action)
+        answer = (await self.llm.generate(prompt, n=1, temperature=0.0, max_tokens=self.config.observation_tokens))[0]
+        observation = parse_observation(answer.text)
+        notes = []
+        if not observation:
+            observation = "Nothing happens."
+            notes.append("world model: empty answer, assumed 'Nothing happens.'")
+        turns = state.turns + (Turn(action, observation),)
+        world = World.from_transcript(state.intro, [(t.action, t.observation) for t in turns])
+        return AlfState(
+            kind=state.kind,
+            intro=state.intro,
+            turns=turns,
+            admissible=tuple(world.candidates()),
+            imagined=state.imagined + 1,
+            path_value=state.path_value,
+            notes=notes,
+        )
+
+    # -- critic ---------------------------------------------------------------------------
+    async def evaluate(self, state: AlfState) -> float | None:
+        prompt = critic_prompt(state.kind, state.intro, list(state.turns), self.reflections)
+        answer = (await self.llm.generate(prompt, n=1, temperature=0.0, max_tokens=self.config.critic_tokens))[0]
+        line, value = parse_critic(answer.text)
+        if value is None:
+            state.notes.append(f"critic: no value k/N in {answer.text.strip()[:60]!r}; keeping the previous value")
+            return state.path_value if not state.imagined else None
+        state.done = value >= 1.0
+        changed = value != state.path_value
+        if changed and state.turns:
+            state.turns[-1].critic = line
+        state.path_value = value
+        # The real root always reports its value: the leaves start from it.
+        return value if (changed or not state.imagined) else None
+
+    def is_terminal(self, state: AlfState) -> bool:
+        return state.done
+
+
+def rank_samples(samples: list[tuple[str, float]]) -> list[str]:
+    """Distinct non-empty commands, best mean token log-probability first (then frequency)."""
+    best: dict[str, tuple[float, int, int]] = {}
+    for i, (command, logprob) in enumerate(samples):
+        if not command:
+            continue
+        lp, count, first = best.get(command, (float("-inf"), 0, i))
+        best[command] = (max(lp, logprob), count + 1, first)
+    return sorted(best, key=lambda c: (-best[c][0], -best[c][1], best[c][2]))
+
+
+def closest(samples: list[str], commands: list[str]) -> list[str]:
+    """``commands`` ordered by how close they are to any sample (ties keep their order)."""
+    if not samples:
+        return list(commands)
+
+    def similarity(command: str) -> float:
+        return max(difflib.SequenceMatcher(None, command, s).ratio() for s in samples)
+
+    return sorted(commands, key=lambda c: -similarity(c))

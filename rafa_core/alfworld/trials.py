@@ -1,0 +1,295 @@
+"""Trials over the games with per-game reflection memory (RAFA's ALFWorld protocol).
+
+Trial ``t`` plays every game not solved in an earlier trial (solved games are not replayed
+but still count). After the trial, every game that failed gets a reflection from the
+reflection model — given the failed transcript and up to the last three earlier
+reflections — and the last three reflections are prepended ("your memory for the task") to
+that game's prompts in later trials.
+
+Everything is resumable at game granularity: finished games are lines of
+``episodes.jsonl`` (index ``"<trial>:<game>"``), reflections lines of ``reflections.jsonl``;
+a restarted run skips what is there. The per-trial files are rebuilt from those:
+``env_results_trial_<t>.json`` (one record per game), ``trial_<t>.log`` (readable
+trajectories) and ``world.log`` (cumulative SUCCESS / ADDITIONAL SUCCESS / FAIL / TOTAL /
+ACCURACY per trial).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..agent import RAFAAgent
+from ..llm.base import BaseLLM, UserError
+from ..llm.usage import Usage
+from ..memory import Memory
+from ..runner import JsonlLog, RunDir, Runner, summarize, write_json_atomic
+from ..search.lookahead import LookaheadPlanner
+from .env import AlfWorld, AlfWorldEnv
+from .model import AlfState, AlfWorldModel, Journal, ModelConfig, last_critic_value
+from .prompts import Turn, parse_reflection, reflection_prompt
+
+
+@dataclass
+class TrialSettings:
+    num_trials: int = 11
+    num_envs: int = 134
+    use_memory: bool = True
+    start_trial: int = 0
+    max_steps: int = 20
+    breadth: int = 2
+    depth: int = 2
+    discount: float = 0.9
+    samples: int = 6
+    memory_size: int = 3
+    action_tokens: int = 32
+    observation_tokens: int = 80
+    critic_tokens: int = 96
+    concurrency: int = 1
+    progress: bool = True
+
+
+@dataclass
+class EpisodeContext:
+    """The real history of one episode, turned into the planner's root state each step."""
+
+    env: AlfWorldEnv
+    intro: str = ""
+    turns: list[Turn] = field(default_factory=list)
+
+    def state(self, obs: str, memory: Memory) -> AlfState:
+        if not self.intro:
+            self.intro = obs
+        assert self.env.game is not None
+        return AlfState(
+            kind=self.env.game.kind,
+            intro=self.intro,
+            turns=tuple(self.turns),
+            admissible=tuple(self.env.admissible),
+            path_value=last_critic_value(self.turns),
+        )
+
+    async def learn(self, memory: Memory, action: str, obs: str, reward: float, info: dict[str, Any]) -> None:
+        self.turns.append(Turn(action, obs))
+
+
+def split_index(index: str) -> tuple[int, int]:
+    trial, game = str(index).split(":")
+    return int(trial), int(game)
+
+
+class TrialLoop:
+    def __init__(
+        self,
+        run_dir: RunDir,
+        games: AlfWorld,
+        llm: BaseLLM,
+        reflect_llm: BaseLLM,
+        usage: Usage,
+        settings: TrialSettings,
+    ) -> None:
+        self.run_dir = run_dir
+        self.games = games
+        self.llm = llm
+        self.reflect_llm = reflect_llm
+        self.usage = usage
+        self.settings = settings
+        self.num_envs = min(settings.num_envs, len(games))
+        self.runner = Runner(
+            run_dir,
+            usage,
+            max_steps=settings.max_steps,
+            concurrency=settings.concurrency,
+            simulated=llm.simulated or reflect_llm.simulated,
+            progress=settings.progress,
+        )
+        self.reflections = JsonlLog(run_dir.file("reflections.jsonl"))
+        self.planner = LookaheadPlanner(breadth=settings.breadth, depth=settings.depth, discount=settings.discount)
+
+    # -- what is known so far ---------------------------------------------------------------
+    def records(self, trial: int) -> dict[int, dict[str, Any]]:
+        out = {}
+        for r in self.runner.log.records:
+            t, z = split_index(r["index"])
+            if t == trial:
+                out[z] = r
+        return out
+
+    def solved_before(self, game: int, trial: int) -> bool:
+        return any(
+            r.get("success") and split_index(r["index"])[1] == game and split_index(r["index"])[0] < trial
+            for r in self.runner.log.records
+        )
+
+    def memory_of(self, game: int, before_trial: int) -> list[str]:
+        texts = [r["text"] for r in self.reflections.records if r["game"] == game and r["trial"] < before_trial]
+        return texts[-self.settings.memory_size:] if self.settings.memory_size > 0 else []
+
+    # -- the run ------------------------------------------------------------------------------
+    async def run(self) -> dict[str, Any]:
+        stopped = None
+        for trial in range(self.settings.num_trials):
+            todo = [z for z in range(self.num_envs) if not self.solved_before(z, trial)]
+            if trial >= self.settings.start_trial:
+                self.runner.desc = f"trial {trial}"
+                result = await self.runner.run([f"{trial}:{z}" for z in todo], self.play)
+                if result.stopped_for_budget:
+                    stopped = "budget"
+                    break
+            missing = [z for z in todo if z not in self.records(trial)]
+            if missing:  # only possible for trials before --start_trial_num
+                raise UserError(
+                    f"--start_trial_num {self.settings.start_trial}: trial {trial} is incomplete in "
+                    f"{self.run_dir.path} ({len(missing)} games missing); resume from an earlier trial"
+                )
+            if self.settings.use_memory:
+                await self.reflect(trial)
+            self.write_trial_files(trial)
+        summary = self.final_summary(stopped)
+        write_json_atomic(self.run_dir.file("summary.json"), summary)
+        return summary
+
+    async def play(self, index: str, ledger: Usage) -> dict[str, Any]:
+        trial, game = split_index(index)
+        llm = self.llm.with_usage(ledger)
+        memory = Memory()
+        for text in self.memory_of(game, trial) if self.settings.use_memory else []:
+            memory.add_reflection(text)
+        journal = Journal()
+        env = self.games.make_env()
+        context = EpisodeContext(env)
+        s = self.settings
+        config = ModelConfig(samples=s.samples, breadth=s.breadth, action_tokens=s.action_tokens,
+                             observation_tokens=s.observation_tokens, critic_tokens=s.critic_tokens)
+        agent = RAFAAgent(
+            planner=self.planner,
+            make_model=lambda mem: AlfWorldModel(
+                llm, mem.recent_reflections(self.settings.memory_size), trial > 0 and self.settings.use_memory, journal, config
+            ),
+            state_of=context.state,
+            learn=context.learn,
+            max_steps=self.settings.max_steps,
+        )
+        try:
+            result = await agent.run_episode(env, game, memory)
+        finally:
+            env.close()
+        info = self.games.games[game]
+        return {
+            "trial": trial,
+            "game": game,
+            "name": info.name,
+            "gamefile": info.gamefile,
+            "task_type": info.kind,
+            **result.to_json(),
+            "memory": list(memory.reflections),
+            "fallbacks": journal.fallbacks,
+            "prompt": journal.first_prompt,
+            "transcript": {
+                "intro": context.intro,
+                "turns": [{"action": t.action, "observation": t.observation, "critic": t.critic} for t in context.turns],
+            },
+        }
+
+    async def reflect(self, trial: int) -> None:
+        done = {(r["trial"], r["game"]) for r in self.reflections.records}
+        failed = [(z, r) for z, r in sorted(self.records(trial).items()) if not r.get("success") and (trial, z) not in done]
+
+        async def one(game: int, record: dict[str, Any]) -> None:
+            transcript = record["transcript"]
+            turns = [Turn(t["action"], t["observation"]) for t in transcript["turns"]]
+            prompt = reflection_prompt(record["task_type"], transcript["intro"], turns, self.memory_of(game, trial + 1))
+            answer = (await self.reflect_llm.generate(prompt, n=1, temperature=0.0, max_tokens=256))[0]
+            text = parse_reflection(answer.text) or "I ran out of steps; next time I search systematically and finish each sub-goal."
+            self.reflections.append({"trial": trial, "game": game, "text": text})
+
+        await asyncio.gather(*(one(z, r) for z, r in failed))
+
+    # -- files -----------------------------------------------------------------------------------
+    def solved_by(self, trial: int) -> set[int]:
+        return {
+            split_index(r["index"])[1]
+            for r in self.runner.log.records
+            if r.get("success") and split_index(r["index"])[0] <= trial
+        }
+
+    def write_trial_files(self, trial: int) -> None:
+        played = self.records(trial)
+        solved = self.solved_by(trial)
+        results = []
+        for z in range(self.num_envs):
+            info = self.games.games[z]
+            record = played.get(z)
+            results.append({
+                "game": z,
+                "name": info.name,
+                "gamefile": info.gamefile,
+                "task_type": info.kind,
+                "is_success": z in solved,
+                "skip": record is None,
+                "steps": record["env_steps"] if record else None,
+                "memory": self.memory_of(z, trial + 1),
+            })
+        write_json_atomic(self.run_dir.file(f"env_results_trial_{trial}.json"), results)
+        self.run_dir.file(f"trial_{trial}.log").write_text(render_trial_log(trial, played), encoding="utf-8")
+        self.write_world_log(trial)
+
+    def write_world_log(self, last_trial: int) -> None:
+        blocks, before = [], set()
+        for t in range(last_trial + 1):
+            solved = self.solved_by(t)
+            blocks.append(world_block(t, len(solved), len(solved - before), self.num_envs))
+            before = solved
+        self.run_dir.file("world.log").write_text("".join(blocks), encoding="utf-8")
+
+    def final_summary(self, stopped: str | None) -> dict[str, Any]:
+        finals = []
+        by_trial = []
+        for t in range(self.settings.num_trials):
+            by_trial.append(len(self.solved_by(t)))
+        for z in range(self.num_envs):
+            first = min((split_index(r["index"])[0] for r in self.runner.log.records
+                         if r.get("success") and split_index(r["index"])[1] == z), default=None)
+            finals.append({"index": z, "success": first is not None, "solved_at": None if first is None else first + 1})
+        return summarize(
+            finals,
+            self.usage,
+            wall_s=sum(float(r.get("wall_s", 0.0)) for r in self.runner.log.records),
+            max_steps=self.settings.num_trials,
+            stopped=stopped,
+            simulated=self.runner.simulated,
+            extra={
+                "success_by_step_means": "success rate after k trials",
+                "successes_by_trial": by_trial,
+                "games_played": len(self.runner.log.records),
+                "fallback_steps": sum(int(r.get("fallbacks", 0)) for r in self.runner.log.records),
+            },
+        )
+
+
+def world_block(trial: int, successes: int, additional: int, total: int) -> str:
+    accuracy = round(successes / total, 2) if total else 0.0
+    return (
+        f"***** Trial #{trial} *****\n-----\nSUCCESS: {successes}\nADDITIONAL SUCCESS: {additional}\n"
+        f"FAIL: {total - successes}\nTOTAL: {total}\nACCURACY: {accuracy}\n-----\n\n"
+    )
+
+
+def render_trial_log(trial: int, played: dict[int, dict[str, Any]]) -> str:
+    out = [f"***** Trial #{trial} *****\n"]
+    for z in sorted(played):
+        r = played[z]
+        out.append(f"\n##### Environment #{z}: {r['name']} ({r['task_type']})\n")
+        for i, memory in enumerate(r.get("memory") or []):
+            out.append(f"[memory trial {i}] {memory}\n")
+        out.append(r["transcript"]["intro"] + "\n")
+        for step, turn in zip(r.get("trace", []), r["transcript"]["turns"]):
+            notes = ((step.get("tree") or {}).get("state") or {}).get("notes") or []
+            for note in notes:
+                out.append(f"[{note}]\n")
+            out.append(f"> {turn['action']}\n{turn['observation']}\n")
+            if turn.get("critic"):
+                out.append(turn["critic"] + "\n")
+        out.append(f"STATUS: {'OK' if r.get('success') else 'FAIL'} after {r.get('env_steps')} steps\n")
+    return "".join(out)

@@ -1,0 +1,188 @@
+"""One instance under RAP (search only) or RAFA (search, act, observe, repeat).
+
+Both return the episode record the runner logs (``success``, ``env_steps``, ``reward``,
+``solved_at`` and the trace): for RAP the best trajectory after every iteration and the
+validated answer; for RAFA every episode with, per real step, the best trajectory of the
+search, the node the agent moved to (and why), what that node predicted and what the
+environment showed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..agent import RAFAAgent
+from ..llm.base import BaseLLM
+from ..memory import Memory
+from ..search.base import Plan
+from ..search.mcts import MCTS, MCTSConfig, Node, Trajectory
+from .domain import Action, validate_plan
+from .env import BlocksworldEnv
+from .model import BlocksworldModel, Situation
+from .pddl_io import Instance
+from .prompts import PromptSet
+from .text import render_action, render_state
+
+
+@dataclass
+class SearchSettings:
+    rollouts: int = 10  # RAP: search iterations; RAFA: episodes
+    max_depth: int = 4
+    alpha: float = 0.5
+    w_exp: float = 1.0
+    stop_when_solved: bool = True  # RAFA: no further episode once one reached the goal
+
+
+def trajectory_json(trajectory: Trajectory[Situation, Action]) -> dict[str, Any]:
+    last = trajectory.nodes[-1] if trajectory.nodes else None
+    return {
+        "actions": [render_action(a) for a in trajectory.actions],
+        "mean_reward": round(trajectory.mean_reward, 6) if trajectory.nodes else None,
+        "predicts_goal": bool(last is not None and last.r1 > 50),
+    }
+
+
+def _new_tree(instance: Instance, llm: BaseLLM, prompts: PromptSet, settings: SearchSettings) -> MCTS:
+    problem = instance.problem
+    model = BlocksworldModel(llm=llm, goal=problem.goal, blocks=problem.blocks, prompts=prompts)
+    config = MCTSConfig(alpha=settings.alpha, w_exp=settings.w_exp, max_depth=settings.max_depth)
+    return MCTS(model, Situation.start(problem.init), config)
+
+
+def _instance_json(instance: Instance) -> dict[str, Any]:
+    return {
+        "source": instance.source,
+        "init": render_state(instance.problem.init),
+        "goal": render_state(instance.problem.goal),
+        "optimal_length": instance.optimal_length,
+    }
+
+
+def _invalid_predictions(tree: MCTS) -> int:
+    count, stack = 0, [tree.root]
+    while stack:
+        node = stack.pop()
+        if node.evaluated and isinstance(node.state, Situation) and not node.state.valid:
+            count += 1
+        stack.extend(node.children or [])
+    return count
+
+
+# -- RAP ---------------------------------------------------------------------------------------------
+async def run_rap(instance: Instance, llm: BaseLLM, prompts: PromptSet, settings: SearchSettings) -> dict[str, Any]:
+    tree = _new_tree(instance, llm, prompts, settings)
+    iterations = []
+    for i in range(1, settings.rollouts + 1):
+        await tree.iterate()
+        best = tree.best_trajectory()
+        iterations.append({"iteration": i, **trajectory_json(best)})
+    answer = tree.best_trajectory().actions
+    check = validate_plan(instance.problem.init, instance.problem.goal, answer)
+    return {
+        "success": check.valid,
+        "env_steps": len(answer),
+        "solved_at": len(answer) if check.valid else None,
+        "reward": 1.0 if check.valid else 0.0,
+        "instance": _instance_json(instance),
+        "plan": [render_action(a) for a in answer],
+        "check": {"executable": check.executable, "goal_reached": check.goal_reached,
+                  "failed_action": check.failed_action},
+        "best_by_iteration": iterations,
+        "invalid_predictions": _invalid_predictions(tree),
+        "tree": tree.stats(),
+    }
+
+
+# -- RAFA ---------------------------------------------------------------------------------------------
+class TreePlanner:
+    """RAFA's planner: one search iteration from where the agent really is, then the step
+    towards the best trajectory; the tree (the learned memory) lives across episodes."""
+
+    def __init__(self, tree: MCTS) -> None:
+        self.tree = tree
+        self.current: Node = tree.root
+        self.chosen: Node | None = None
+
+    def start_episode(self) -> None:
+        self.current, self.chosen = self.tree.root, None
+
+    async def plan(self, model: Any, state: Any) -> Plan:
+        await self.tree.iterate(self.current)
+        best = self.tree.best_trajectory()
+        chosen, why = self.tree.next_node(self.current)
+        if chosen is None:
+            return Plan(actions=[], value=best.mean_reward, tree={"best": trajectory_json(best), "why": "no action"})
+        self.chosen = chosen
+        predicted = chosen.state if isinstance(chosen.state, Situation) and chosen.evaluated else None
+        expected = predicted.atoms if predicted is not None else None
+        log = {
+            "best": trajectory_json(best),
+            "why": why,
+            "expected": render_state(expected) if expected is not None else None,
+            "world_model_said": predicted.raw if predicted is not None else None,
+            "tree": self.tree.stats(),
+        }
+        return Plan(actions=[chosen.action], value=best.mean_reward, tree=log)
+
+    async def observe(self, action: Action, true_state: Situation) -> bool:
+        node = self.chosen
+        if node is None or node.action != action:
+            node = next((c for c in self.current.children or [] if c.action == action), None)
+        if node is None:
+            raise RuntimeError(f"acted {action}, which is not a child of the current node")
+        matched = await self.tree.observe(node, true_state)
+        self.current, self.chosen = node, None
+        return matched
+
+
+async def run_rafa(instance: Instance, llm: BaseLLM, prompts: PromptSet, settings: SearchSettings) -> dict[str, Any]:
+    tree = _new_tree(instance, llm, prompts, settings)
+    planner = TreePlanner(tree)
+    env = BlocksworldEnv(instance.problem, settings.max_depth)
+    mismatches: list[int] = []
+
+    async def learn(memory: Memory, action: Any, obs: Any, reward: float, info: dict[str, Any]) -> None:
+        if info.get("illegal"):
+            return
+        if not await planner.observe(action, env.situation):
+            mismatches[-1] += 1
+        memory.add_feedback(obs, reward, info)
+
+    agent = RAFAAgent(planner=planner, make_model=lambda memory: tree.model, learn=learn,
+                      max_steps=settings.max_depth)
+    episodes, total_steps, solved_at = [], 0, None
+    for number in range(1, settings.rollouts + 1):
+        planner.start_episode()
+        mismatches.append(0)
+        result = await agent.run_episode(env, instance.index, Memory())
+        total_steps += result.env_steps
+        episodes.append({
+            "episode": number,
+            "success": result.success,
+            "env_steps": result.env_steps,
+            "actions": [render_action(s.action) for s in result.trace],
+            "final_state": env.observation()["state"],
+            "wrong_predictions": mismatches[-1],
+            "steps": [
+                {"step": s.step, "action": render_action(s.action), "plan_value": s.plan_value,
+                 **(s.tree or {}), "observed": s.observation["state"], "info": s.info}
+                for s in result.trace
+            ],
+        })
+        if result.success and solved_at is None:
+            solved_at = total_steps
+        if result.success and settings.stop_when_solved:
+            break
+    success = bool(episodes and episodes[-1]["success"])
+    return {
+        "success": success,
+        "env_steps": total_steps,
+        "solved_at": solved_at if success else None,
+        "reward": 1.0 if success else 0.0,
+        "instance": _instance_json(instance),
+        "episodes_run": len(episodes),
+        "episodes": episodes,
+        "invalid_predictions": _invalid_predictions(tree),
+        "tree": tree.stats(),
+    }

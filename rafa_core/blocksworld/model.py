@@ -1,0 +1,113 @@
+"""The LLM task model for MCTS: world model, critic and prior.
+
+- ``predict``: the world-model prompt of the action's kind, greedy, one line; the answer
+  (a change sentence) is applied to the previous state.  An unusable answer gives an
+  *invalid* situation: the node is a dead end with r1 = 0, and the raw text is kept.
+- ``evaluate``: r1 = 100 when every goal atom holds, else (goal atoms met / goal atoms) + 0.5.
+- ``propose`` + ``priors``: the legal actions of the (predicted) state, each scored by the
+  log-likelihood of its text under the plan prompt; priors = softmax over the siblings.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+from ..llm.base import BaseLLM
+from .domain import Action, Atom, State, applicable_actions, goal_progress, goal_reached
+from .prompts import PromptSet, action_continuation, plan_prefix, world_model_prompt
+from .text import read_world_model_answer, render_state
+
+GOAL_REWARD = 100.0
+# An unusable world-model answer leaves the state unknown: r1 stays at the value of a
+# node not evaluated yet.  The node cannot be expanded (terminal), but it is not ranked
+# below known dead ends, so RAFA may act through it and learn the truth.
+UNKNOWN_R1 = 0.5
+# The longest change sentence (a stack) is about 50 tokens.
+WORLD_MODEL_MAX_TOKENS = 64
+
+
+@dataclass(frozen=True)
+class Situation:
+    """A node's state: the atoms (None when the world model's answer was unusable) and the
+    trajectory that led there, which the plan prompt shows."""
+
+    atoms: State | None
+    states: tuple[State, ...]  # states along the trajectory, the first one is the start
+    actions: tuple[Action, ...] = ()
+    # The world model's raw answer and how it was read (for logs; not part of equality).
+    raw: str = field(default="", compare=False)
+    how: str = field(default="given", compare=False)
+
+    @classmethod
+    def start(cls, atoms: State) -> "Situation":
+        return cls(atoms=atoms, states=(atoms,))
+
+    @property
+    def valid(self) -> bool:
+        return self.atoms is not None
+
+    def then(self, action: Action, atoms: State | None, raw: str = "", how: str = "given") -> "Situation":
+        states = self.states + ((atoms,) if atoms is not None else ())
+        return Situation(atoms=atoms, states=states, actions=self.actions + (action,), raw=raw, how=how)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "state": render_state(self.atoms) if self.atoms is not None else None,
+            "actions": [str(a) for a in self.actions],
+            "how": self.how,
+            "raw": self.raw,
+        }
+
+
+def softmax(scores: Sequence[float]) -> list[float]:
+    if not scores:
+        return []
+    top = max(scores)
+    weights = [math.exp(s - top) for s in scores]
+    total = sum(weights)
+    return [w / total for w in weights]
+
+
+def state_reward(atoms: State | None, goal: frozenset[Atom]) -> float:
+    if atoms is None:
+        return UNKNOWN_R1
+    if goal_reached(atoms, goal):
+        return GOAL_REWARD
+    return goal_progress(atoms, goal) + 0.5
+
+
+@dataclass
+class BlocksworldModel:
+    """The TaskModel (with priors) the MCTS searches over, for one instance."""
+
+    llm: BaseLLM
+    goal: frozenset[Atom]
+    blocks: tuple[str, ...]
+    prompts: PromptSet
+
+    async def propose(self, situation: Situation) -> list[Action]:
+        return applicable_actions(situation.atoms) if situation.atoms is not None else []
+
+    async def priors(self, situation: Situation, actions: Sequence[Action]) -> list[float]:
+        prefix = plan_prefix(self.prompts, self.goal, situation.states, situation.actions)
+        scores = await self.llm.loglik(prefix, [action_continuation(a) for a in actions])
+        return softmax(scores)
+
+    async def predict(self, situation: Situation, action: Action) -> Situation:
+        if situation.atoms is None:
+            return situation.then(action, None, how="after an invalid state")
+        prompt = world_model_prompt(self.prompts, situation.atoms, action)
+        completions = await self.llm.generate(
+            prompt, n=1, temperature=0.0, max_tokens=WORLD_MODEL_MAX_TOKENS, stop=["\n"]
+        )
+        text = completions[0].text if completions else ""
+        prediction = read_world_model_answer(text, situation.atoms, self.blocks)
+        return situation.then(action, prediction.state, raw=text.strip(), how=prediction.how)
+
+    async def evaluate(self, situation: Situation) -> float:
+        return state_reward(situation.atoms, self.goal)
+
+    def is_terminal(self, situation: Situation) -> bool:
+        return situation.atoms is None or goal_reached(situation.atoms, self.goal)

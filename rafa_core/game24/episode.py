@@ -1,0 +1,100 @@
+"""One Game-of-24 episode: the environment, the planner and the RAFA loop put together.
+
+The paper's configurations are settings of one loop:
+ToT = tree search, no feedback; Reflexion = no search (naive), feedback + reflections;
+RAFA = tree search, feedback + reflections; CoT = one chain-of-thought answer.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..agent import RAFAAgent
+from ..llm.base import BaseLLM
+from ..memory import Memory
+from ..search.base import Plan
+from ..search.tot import ToTPlanner
+from .env import Game24Env
+from .model import Game24Model, Game24Settings, Game24State, OneShotPlanner, Reflector, ValueCache
+
+PLANNINGS = ("tot", "naive", "cot")
+
+
+@dataclass
+class Game24Config:
+    planning: str = "tot"
+    feedback: bool = False
+    method_select: str = "greedy"
+    n_select_sample: int = 1
+    max_step: int = 20
+    seed: int = 0
+    settings: Game24Settings = field(default_factory=Game24Settings)
+    # False: expand and value candidates one after another (the original's pattern).
+    concurrent_candidates: bool = True
+
+
+def state_of(obs: dict[str, Any], memory: Memory) -> Game24State:
+    return Game24State(puzzle=obs["puzzle"], committed=tuple(obs.get("history", ())))
+
+
+def plan_text(plan: Plan) -> str:
+    """Act for now: the plan's lines go to the environment, which keeps what is right."""
+    return "\n".join(str(a) for a in plan.actions)
+
+
+@dataclass
+class AlwaysSubmit:
+    """A plan with no line is still submitted (as an empty plan): a failed step the
+    environment judges and counts, after which the agent tries again; the loop would
+    otherwise end the episode on an empty plan."""
+
+    planner: Any
+
+    async def plan(self, model: Any, state: Any) -> Plan:
+        plan = await self.planner.plan(model, state)
+        return plan if plan.actions else Plan(actions=[""], value=plan.value, tree=plan.tree)
+
+
+def make_planner(config: Game24Config, index: int) -> AlwaysSubmit:
+    return AlwaysSubmit(_search_or_not(config, index))
+
+
+def _search_or_not(config: Game24Config, index: int):
+    if config.planning == "tot":
+        return ToTPlanner(
+            breadth=config.n_select_sample,
+            depth=4,
+            select=config.method_select,
+            concurrent=config.concurrent_candidates,
+            rng=random.Random(f"{config.seed}:{index}"),
+        )
+    return OneShotPlanner(style="cot" if config.planning == "cot" else "standard")
+
+
+async def play(index: int, puzzles: list[str], llm: BaseLLM, config: Game24Config) -> dict[str, Any]:
+    """Run puzzle ``index`` to the end; the record for ``episodes.jsonl`` (minus usage)."""
+    env = Game24Env(puzzles, feedback=config.feedback, max_step=config.max_step)
+    values = ValueCache()  # one per episode: lessons and memory are per episode too
+
+    def make_model(memory: Memory) -> Game24Model:
+        return Game24Model(llm, config.settings, memory, values, attempt=len(memory.feedback))
+
+    reflector = Reflector(llm, config.settings, puzzles[index], concurrent=config.concurrent_candidates)
+    agent = RAFAAgent(
+        planner=make_planner(config, index),
+        make_model=make_model,
+        state_of=state_of,
+        to_action=plan_text,
+        learn=reflector.learn,
+        max_steps=config.max_step,
+    )
+    memory = Memory()
+    result = await agent.run_episode(env, index, memory)
+    return {
+        "puzzle": puzzles[index],
+        **result.to_json(),
+        "value_cache_hits": values.hits,
+        "lessons": memory.examples,
+    }

@@ -1,0 +1,292 @@
+"""The LLM-backed task model for the Game of 24: proposer, critic, final answer, reflections.
+
+The planner's state is a partial plan (:class:`Game24State`); an action is one line. The
+transition is known (append the line), so ``predict`` needs no LLM. What RAFA learns is
+carried by two lesson lists in the memory: step lessons go to the proposer, numbers
+lessons to the critic, each as a context message before the prompt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from ..llm.base import BaseLLM, Prompt, as_messages
+from ..memory import Memory
+from ..search.base import Plan
+from . import prompts
+from .env import ParseError, fmt_numbers, is_answer_line, left_numbers_text, parse_numbers
+
+VALUE_OF_LABEL = {"sure": 20.0, "likely": 1.0, "impossible": 0.001}
+VALUE_TEMPERATURE = 0.3
+STEP_LESSONS, NUMBERS_LESSONS = "step_lessons", "numbers_lessons"
+MAX_LESSONS = 40  # per list: the context stays short however long an episode runs
+# Answer lengths per request kind, and stops at the start of the prompt's next example:
+# a small model tends to continue the few-shot pattern, a large one never needs more.
+MAX_TOKENS = {"propose": 256, "plan": 256, "value": 160, "vote": 400, "reflect": 160}
+STOP_AT_NEXT_INPUT = ["\nInput:"]
+STOP_AT_NEXT_NUMBERS = ["\nNumbers:"]
+_LESSON = re.compile(r"^(.{1,120}?)\s*->\s*(sure|impossible)\b", re.IGNORECASE)
+_LIST_MARK = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
+# Answers are read up to here (a plan or a reflection is a few hundred characters): a
+# runaway answer costs milliseconds, whatever its length.
+MAX_ANSWER_CHARS = 8000
+
+
+@dataclass(frozen=True)
+class Game24State:
+    """A puzzle, the steps the environment accepted, and the lines planned after them."""
+
+    puzzle: str
+    committed: tuple[str, ...] = ()
+    lines: tuple[str, ...] = ()
+
+    @property
+    def all_lines(self) -> tuple[str, ...]:
+        return self.committed + self.lines
+
+    @property
+    def numbers(self) -> str:
+        """The numbers left after the last line (as written, tidied), or the puzzle's."""
+        if not self.all_lines:
+            return self.puzzle
+        text = left_numbers_text(self.all_lines[-1])
+        if text is None:
+            return ""
+        try:
+            return fmt_numbers(parse_numbers(text))
+        except ParseError:
+            return text
+
+    @property
+    def has_answer(self) -> bool:
+        return bool(self.all_lines) and is_answer_line(self.all_lines[-1])
+
+
+@dataclass
+class Game24Settings:
+    method_generate: str = "propose"  # or "sample"
+    method_evaluate: str = "value"  # or "vote"
+    prompt_sample: str = "cot"  # standard | cot, for method_generate == "sample"
+    n_generate_sample: int = 10
+    n_evaluate_sample: int = 1
+    temperature: float = 0.7
+
+
+def clean_line(line: str) -> str:
+    """A model's line without list marks, bullets or surrounding quotes."""
+    return _LIST_MARK.sub("", line.strip()).strip().strip("`").strip()
+
+
+def plan_lines(text: str, limit: int = 4) -> list[str]:
+    """The step and answer lines in a model's free text (headers and chatter dropped)."""
+    lines = []
+    for raw in text[:MAX_ANSWER_CHARS].splitlines():
+        line = clean_line(raw)
+        if line and (left_numbers_text(line) is not None or is_answer_line(line)):
+            lines.append(line)
+            if is_answer_line(line) or len(lines) >= limit:
+                break
+    return lines
+
+
+def label_value(text: str) -> float:
+    """The value of one critic answer: the label on its last non-empty line (else 0)."""
+    lines = [l for l in text.strip().splitlines() if l.strip()]
+    if not lines:
+        return 0.0
+    words = re.findall(r"[a-z]+", lines[-1].lower())
+    for word in reversed(words):
+        if word in VALUE_OF_LABEL:
+            return VALUE_OF_LABEL[word]
+    return 0.0
+
+
+def parse_vote(text: str, n_choices: int) -> int | None:
+    """The 0-based choice named by ``The best choice is N`` (the last such phrase)."""
+    found = re.findall(r"best choice is\s*(?:choice\s*)?(\d+)", text, re.IGNORECASE)
+    if found and 1 <= int(found[-1]) <= n_choices:
+        return int(found[-1]) - 1
+    return None
+
+
+@dataclass
+class ValueCache:
+    """Critic answers per (critic context, candidate): one episode's memory state.
+
+    The key is the exact critic request, which holds the lessons the critic sees and the
+    candidate's numbers (or answer); a repeated evaluation costs nothing. In-flight
+    requests are shared too, so concurrent duplicates make one call.
+    """
+
+    entries: dict[str, "asyncio.Future[float]"] = field(default_factory=dict)
+    hits: int = 0
+
+    async def get(self, prompt: Prompt, compute) -> float:
+        key = json.dumps(as_messages(prompt), sort_keys=True)
+        if key in self.entries:
+            self.hits += 1
+        else:
+            self.entries[key] = asyncio.ensure_future(compute())
+        return await self.entries[key]
+
+
+@dataclass
+class Game24Model:
+    """One planning call's view of the task: the LLM, the settings, what memory holds."""
+
+    llm: BaseLLM
+    settings: Game24Settings
+    memory: Memory = field(default_factory=Memory)
+    values: ValueCache = field(default_factory=ValueCache)
+    # Which attempt of this episode plans now: repeated prompts draw fresh samples.
+    attempt: int = 0
+
+    # -- context from memory ---------------------------------------------------------------
+    def proposer_prompt(self, text: str) -> Prompt:
+        return prompts.with_lessons(text, prompts.PROPOSER_LESSONS_HEAD, self.memory.examples_for(STEP_LESSONS))
+
+    def critic_prompt(self, text: str) -> Prompt:
+        return prompts.with_lessons(text, prompts.CRITIC_LESSONS_HEAD, self.memory.examples_for(NUMBERS_LESSONS))
+
+    async def sample(self, prompt: Prompt, n: int, stop: list[str] | None = None, kind: str = "plan") -> list[str]:
+        completions = await self.llm.generate(
+            prompt, n=n, temperature=self.settings.temperature, max_tokens=MAX_TOKENS[kind],
+            stop=stop or STOP_AT_NEXT_INPUT, first_sample=self.attempt * n,
+        )
+        return [c.text or "" for c in completions]
+
+    # -- TaskModel ---------------------------------------------------------------------------
+    async def propose(self, state: Game24State) -> list[str]:
+        s = self.settings
+        if state.numbers == "24":
+            # Only 24 is left: ask for the answer line, with the steps so far.
+            n = 1 if s.method_generate == "propose" else s.n_generate_sample
+            texts = await self.sample(self.proposer_prompt(prompts.cot_prompt(state.puzzle, state.all_lines)), n)
+            answers = [next((l for l in plan_lines(t) if is_answer_line(l)), "") for t in texts]
+            return _unique(a for a in answers if a)
+        if s.method_generate == "propose":
+            [text] = await self.sample(self.proposer_prompt(prompts.propose_prompt(state.numbers)), 1, kind="propose")
+            steps = [clean_line(l) for l in text.splitlines()]
+            return _unique(l for l in steps if left_numbers_text(l) is not None)[: s.n_generate_sample]
+        wrap = prompts.cot_prompt if s.prompt_sample == "cot" else prompts.standard_prompt
+        texts = await self.sample(
+            self.proposer_prompt(wrap(state.puzzle, state.all_lines)), s.n_generate_sample, stop=["\n"]
+        )
+        return _unique(l for t in texts for l in plan_lines(t, limit=1))
+
+    async def predict(self, state: Game24State, action: str) -> Game24State:
+        return replace(state, lines=state.lines + (action,))
+
+    async def evaluate(self, state: Game24State) -> float:
+        if not state.lines:
+            return 0.0
+        if len(state.all_lines) >= 4 and not state.has_answer:
+            return 0.0  # four lines and still no answer: a failed plan
+        if state.has_answer:
+            text, stop = prompts.value_answer_prompt(state.puzzle, state.all_lines[-1]), STOP_AT_NEXT_INPUT
+        elif state.numbers:
+            text, stop = prompts.value_prompt(state.numbers), STOP_AT_NEXT_NUMBERS
+        else:
+            return 0.0  # the line says nothing about the numbers left
+        prompt = self.critic_prompt(text)
+        return await self.values.get(prompt, lambda: self._value(prompt, stop))
+
+    async def _value(self, prompt: Prompt, stop: list[str]) -> float:
+        completions = await self.llm.generate(
+            prompt, n=self.settings.n_evaluate_sample, temperature=VALUE_TEMPERATURE,
+            max_tokens=MAX_TOKENS["value"], stop=stop,
+        )
+        return sum(label_value(c.text or "") for c in completions)
+
+    async def evaluate_all(self, states: list[Game24State]) -> list[float] | None:
+        """Votes (``--method_evaluate vote``): one prompt over all candidates; else None."""
+        if self.settings.method_evaluate != "vote" or not states:
+            return None
+        choices = ["\n".join(s.all_lines) for s in states]
+        prompt = self.critic_prompt(prompts.vote_prompt(states[0].puzzle, choices))
+        texts = await self.llm.generate(
+            prompt, n=self.settings.n_evaluate_sample, temperature=self.settings.temperature,
+            max_tokens=MAX_TOKENS["vote"], first_sample=self.attempt * self.settings.n_evaluate_sample,
+        )
+        votes = [0.0] * len(states)
+        for completion in texts:
+            choice = parse_vote(completion.text or "", len(states))
+            if choice is not None:
+                votes[choice] += 1
+        return votes
+
+    def is_terminal(self, state: Game24State) -> bool:
+        return state.has_answer or len(state.all_lines) >= 4
+
+    # -- without search (naive / cot) ----------------------------------------------------------
+    async def whole_plan(self, state: Game24State, style: str) -> list[str]:
+        """One sampled answer of the standard or chain-of-thought prompt."""
+        wrap = prompts.cot_prompt if style == "cot" else prompts.standard_prompt
+        [text] = await self.sample(self.proposer_prompt(wrap(state.puzzle, state.all_lines)), 1)
+        return plan_lines(text, limit=4 - len(state.committed) + 1)
+
+
+def _unique(items) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
+@dataclass
+class OneShotPlanner:
+    """No look-ahead (``--planning naive|cot``): the model's one sampled answer is the plan."""
+
+    style: str = "standard"
+
+    async def plan(self, model: Game24Model, state: Game24State) -> Plan:
+        lines = await model.whole_plan(state, self.style)
+        return Plan(actions=lines, value=0.0, tree={"style": self.style, "sampled": lines})
+
+
+# -- learning from feedback ------------------------------------------------------------------
+def parse_lessons(text: str) -> list[str]:
+    """``<item> -> sure|impossible`` lines of a reflection; anything else is dropped."""
+    lessons = []
+    for raw in text[:MAX_ANSWER_CHARS].splitlines():
+        match = _LESSON.match(clean_line(raw))
+        if match:
+            lessons.append(f"{match.group(1).strip()} -> {match.group(2).lower()}")
+    return lessons
+
+
+@dataclass
+class Reflector:
+    """After each step with feedback: two reflections turn it into lessons (RAFA's learning)."""
+
+    llm: BaseLLM
+    settings: Game24Settings
+    puzzle: str
+    concurrent: bool = True  # False: one reflection after the other (the original's pattern)
+
+    async def learn(self, memory: Memory, action: str, obs: dict[str, Any], reward: float, info: dict[str, Any]) -> None:
+        memory.add_feedback(obs.get("feedback", ""), reward, {"verdicts": info.get("verdicts", [])})
+        feedback = obs.get("feedback") or ""
+        if not feedback or not str(action).strip():
+            return
+        plan = str(action)
+        asks = [prompts.reflect_formula_prompt(self.puzzle, plan, feedback),
+                prompts.reflect_numbers_prompt(self.puzzle, plan, feedback)]
+        if self.concurrent:
+            outputs = await asyncio.gather(*(self._ask(a) for a in asks))
+        else:
+            outputs = [await self._ask(a) for a in asks]
+        for kind, text in zip((STEP_LESSONS, NUMBERS_LESSONS), outputs):
+            known = set(memory.examples_for(kind))
+            for lesson in parse_lessons(text):
+                if lesson not in known and len(known) < MAX_LESSONS:
+                    memory.add_example(kind, lesson)
+                    known.add(lesson)
+
+    async def _ask(self, prompt: str) -> str:
+        [completion] = await self.llm.generate(
+            prompt, n=1, temperature=self.settings.temperature, max_tokens=MAX_TOKENS["reflect"],
+            stop=STOP_AT_NEXT_INPUT,
+        )
+        return completion.text or ""

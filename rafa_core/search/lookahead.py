@@ -1,0 +1,106 @@
+"""Fixed breadth x depth look-ahead with a critic and a discount (RAFA's ALFWorld planner).
+
+From the root, the model proposes actions (the first ``breadth`` are kept), predicts the
+state after each, and the critic scores every node. A node is expanded until ``depth``
+actions lie on its path or the model calls it terminal. A critic may decline to give a
+new value (``evaluate`` returns None: "no change"); then the node keeps the most recent
+value on its path. A leaf's value is that most recent value discounted by the depth at
+which it was given: ``discount ** depth * value`` — progress sooner is worth more.
+The plan is the path to the best leaf (ties: the earlier-proposed path).
+
+The independent calls run concurrently: a node's critic and proposer together, then the
+world-model predictions of all its children, then each child's subtree.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from .base import Plan, TaskModel
+
+State = TypeVar("State")
+Action = TypeVar("Action")
+
+
+@dataclass
+class Node(Generic[State, Action]):
+    state: State
+    action: Action | None = None
+    depth: int = 0
+    value: float | None = None  # the critic's own value here (None: no new value)
+    line_value: float = 0.0  # most recent critic value on the path
+    line_depth: int = 0  # where that value was given
+    children: list["Node[State, Action]"] = field(default_factory=list)
+
+    def score(self, discount: float) -> float:
+        return (discount ** self.line_depth) * self.line_value
+
+    def to_json(self, discount: float) -> dict[str, Any]:
+        return {
+            "action": self.action,
+            "depth": self.depth,
+            "value": self.value,
+            "score": round(self.score(discount), 6),
+            "state": describe(self.state),
+            "children": [c.to_json(discount) for c in self.children],
+        }
+
+
+def describe(state: Any) -> Any:
+    """A state's own log form when it has one (``to_log()``), else nothing."""
+    to_log = getattr(state, "to_log", None)
+    return to_log() if callable(to_log) else None
+
+
+@dataclass
+class LookaheadPlanner:
+    breadth: int = 2
+    depth: int = 2
+    discount: float = 0.9
+
+    async def plan(self, model: TaskModel, state: Any) -> Plan:
+        root = Node(state=state)
+        await self._expand(model, root, parent=None)
+        path = self._best_path(root)
+        leaf = path[-1] if path else root
+        return Plan(
+            actions=[n.action for n in path],
+            value=leaf.score(self.discount),
+            tree=root.to_json(self.discount),
+        )
+
+    async def _expand(self, model: TaskModel, node: Node, parent: Node | None) -> None:
+        expand = node.depth < self.depth and not model.is_terminal(node.state)
+        if expand:
+            value, actions = await asyncio.gather(model.evaluate(node.state), model.propose(node.state))
+        else:
+            value, actions = await model.evaluate(node.state), []
+        self._set_value(node, value, parent)
+        if not expand or model.is_terminal(node.state):
+            return
+        actions = list(actions)[: self.breadth]
+        states = await asyncio.gather(*(model.predict(node.state, a) for a in actions))
+        node.children = [Node(state=s, action=a, depth=node.depth + 1) for a, s in zip(actions, states)]
+        await asyncio.gather(*(self._expand(model, child, node) for child in node.children))
+
+    @staticmethod
+    def _set_value(node: Node, value: float | None, parent: Node | None) -> None:
+        node.value = value
+        if value is not None:
+            node.line_value, node.line_depth = float(value), node.depth
+        elif parent is not None:
+            node.line_value, node.line_depth = parent.line_value, parent.line_depth
+
+    def _best_path(self, root: Node) -> list[Node]:
+        best: tuple[float, list[Node]] | None = None
+        stack: list[tuple[Node, list[Node]]] = [(c, [c]) for c in reversed(root.children)]
+        while stack:  # depth-first in proposal order, so ties go to the earlier path
+            node, path = stack.pop()
+            if not node.children:
+                score = node.score(self.discount)
+                if best is None or score > best[0]:
+                    best = (score, path)
+            stack.extend((c, path + [c]) for c in reversed(node.children))
+        return best[1] if best else []

@@ -1,0 +1,173 @@
+"""Prompts, tolerant parsers, transcript bookkeeping, and the proposer's ranking (no engine)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rafa_core.alfworld import prompts
+from rafa_core.alfworld.model import AlfState, AlfWorldModel, Journal, closest, rank_samples
+from rafa_core.alfworld.oracle import critic_line, make_rule, next_command
+from rafa_core.alfworld.prompts import (
+    Turn,
+    actor_prompt,
+    critic_prompt,
+    parse_action,
+    parse_critic,
+    parse_observation,
+    read_game_section,
+    world_prompt,
+)
+from rafa_core.alfworld.world import TASK_KINDS, World, parse_task, task_kind_of_folder
+from rafa_core.llm.base import Completion
+from rafa_core.llm.scripted import ScriptedLLM
+
+REPO = Path(__file__).resolve().parents[1]
+INTRO = ("You are in the middle of a room. Looking quickly around you, you see a cabinet 1, a countertop 1, "
+         "a fridge 1, and a sinkbasin 1.\n\nYour task is to: put a clean mug in cabinet.")
+
+
+@pytest.mark.parametrize("answer, command", [
+    ("go to countertop 1", "go to countertop 1"),
+    ("> Go to  Countertop 1.", "go to countertop 1"),
+    ("\n\nAction: take mug 1 from countertop 1\nmore text", "take mug 1 from countertop 1"),
+    ("put mug 1 in/on cabinet 1", "move mug 1 to cabinet 1"),
+    ("`open fridge 1`", "open fridge 1"),
+    ("", ""),
+    ("   \n  ", ""),
+])
+def test_parse_action_is_tolerant(answer, command):
+    assert parse_action(answer) == command
+
+
+@pytest.mark.parametrize("answer, value", [
+    ("sub-goals: (1) take a mug; (2) clean it. Met: 1. Value: 1/2", 0.5),
+    ("Critic: Met: 1, 2. Value: 2 / 3", 2 / 3),
+    ("Value: 3/3\nCritic: nonsense 0/3", 1.0),
+    ("looks fine to me", None),
+    ("Value: 5/3", None),
+    ("Value: 1/0", None),
+    ("", None),
+])
+def test_parse_critic(answer, value):
+    line, parsed = parse_critic(answer)
+    assert parsed == pytest.approx(value) if value is not None else parsed is None
+    if answer.strip():
+        assert line.startswith("Critic:")
+
+
+def test_parse_observation_keeps_the_first_line():
+    assert parse_observation("\nObservation: You open the fridge 1.\nYou see...") == "You open the fridge 1."
+    assert parse_observation("") == ""
+
+
+def test_prompts_read_back_to_their_transcript():
+    turns = [Turn("go to countertop 1", "You arrive at countertop 1. On the countertop 1, you see a mug 1."),
+             Turn("take mug 1 from countertop 1", "You pick up the mug 1 from the countertop 1.", "Critic: Value: 1/3")]
+    for prompt, pending in [
+        (actor_prompt("clean", INTRO, turns, ["note one", "note two"], reflection_style=True), ""),
+        (world_prompt("clean", INTRO, turns, "go to sinkbasin 1"), "go to sinkbasin 1"),
+        (critic_prompt("clean", INTRO, turns, []), ""),
+    ]:
+        section = read_game_section(prompt)
+        assert section.intro == INTRO
+        assert [(t.action, t.observation) for t in section.turns] == [(t.action, t.observation) for t in turns]
+        assert section.pending == pending
+    actor = actor_prompt("clean", INTRO, turns, ["note one", "note two"], reflection_style=True)
+    assert read_game_section(actor).memory == ["note one", "note two"]
+    # The reflection-style example carries a memory too; it is not this game's memory.
+    assert read_game_section(actor_prompt("clean", INTRO, turns, [], reflection_style=True)).memory == []
+    assert "Your memory for the task below:\nTrial 0: note one\nTrial 1: note two" in actor
+    assert "Critic: Value: 1/3" in critic_prompt("clean", INTRO, turns, [])
+    assert "Critic:" not in actor.split("Here is the game.")[-1]
+
+
+def test_every_kind_has_examples_that_win_and_critic_lines_that_agree():
+    for kind in TASK_KINDS:
+        examples = prompts.examples(kind)
+        assert len(examples) == 2
+        for intro, turns in examples:
+            world = World.from_transcript(intro, [(t.action, t.observation) for t in turns])
+            assert world.task is not None and world.task.kind == kind
+            met, total = world.progress()
+            assert met == total
+            assert parse_critic(turns[-1].critic or "")[1] == 1.0
+            assert all("move " in t.action or not t.action.startswith("put ") for t in turns)
+        assert prompts.example_reflection(kind)
+
+
+def test_world_bookkeeping_and_the_scripted_player():
+    world = World.from_transcript(INTRO, [])
+    assert world.receptacles == ["cabinet 1", "countertop 1", "fridge 1", "sinkbasin 1"]
+    assert world.task == parse_task(INTRO)
+    assert next_command(world) == "go to countertop 1"  # the target (cabinet) is searched last
+    steps = [("go to countertop 1", "You arrive at countertop 1. On the countertop 1, you see a mug 1, and a pen 2."),
+             ("take mug 1 from countertop 1", "You pick up the mug 1 from the countertop 1.")]
+    world = World.from_transcript(INTRO, steps)
+    assert world.holding == "mug 1" and world.progress() == (1, 3)
+    assert next_command(world) == "go to sinkbasin 1"
+    assert "move mug 1 to countertop 1" in world.candidates()
+    assert critic_line(world).endswith("Value: 1/3")
+    assert task_kind_of_folder("pick_two_obj_and_place-CD-None-Shelf-461") == "puttwo"
+    with pytest.raises(ValueError):
+        task_kind_of_folder("trial_T1")
+
+
+def test_ranking_by_mean_logprob_then_frequency():
+    ranked = rank_samples([("b", -0.5), ("a", -0.1), ("", 0.0), ("c", -0.5), ("c", -0.6)])
+    assert ranked == ["a", "c", "b"]
+    assert closest(["go to desk 1"], ["look", "go to desk 2", "inventory"])[0] == "go to desk 2"
+
+
+def state(**kw) -> AlfState:
+    return AlfState(kind="clean", intro=INTRO, turns=(), admissible=("go to cabinet 1", "go to countertop 1", "help"), **kw)
+
+
+def test_proposer_keeps_admissible_ranked_samples_and_pads_to_breadth():
+    def rule(prompt, request):
+        return [Completion("go to countertop 1", token_logprobs=[-0.5]), Completion("go to garage 9", token_logprobs=[-0.1]),
+                Completion("help", token_logprobs=[-0.01])] * 2
+
+    model = AlfWorldModel(ScriptedLLM(rule), [], False, Journal())
+    s = state()
+    assert asyncio.run(model.propose(s)) == ["go to countertop 1", "go to cabinet 1"]
+    assert any("padded" in n for n in s.notes)
+
+
+def test_oracle_rule_answers_each_role():
+    rule = make_rule(0.0)
+    llm = ScriptedLLM(rule)
+    model = AlfWorldModel(llm, [], False, Journal())
+    root = state()
+    assert asyncio.run(model.propose(root))[0] == "go to countertop 1"
+    assert asyncio.run(model.evaluate(root)) == 0.0  # the real root always reports its value
+    child = asyncio.run(model.predict(root, "go to countertop 1"))
+    assert child.turns[-1].observation.startswith("You arrive at countertop 1.")
+    assert asyncio.run(model.evaluate(child)) is None  # imagined, nothing changed
+
+
+def test_unset_data_is_one_line_and_exit_2(tmp_path):
+    for value in (None, "", "   "):
+        env = {k: v for k, v in os.environ.items() if k != "ALFWORLD_DATA"}
+        if value is not None:
+            env["ALFWORLD_DATA"] = value
+        proc = subprocess.run([sys.executable, str(REPO / "alfworld" / "run.py"), "--backend", "oracle", "--out", str(tmp_path)],
+                              env=env, capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 2
+        assert proc.stdout == ""
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and "alfworld-download" in lines[0] and "make_games" in lines[0]
+
+
+def test_missing_data_dir_and_empty_data_dir_are_user_errors(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    for data in (tmp_path / "nope", tmp_path):
+        proc = subprocess.run([sys.executable, str(REPO / "alfworld" / "run.py"), "--backend", "oracle", "--data", str(data),
+                               "--out", str(tmp_path / "run")], env=env, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 2, proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1
