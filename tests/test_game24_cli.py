@@ -97,3 +97,24 @@ def test_end_to_end_on_the_embedded_model(tmp_path):
     assert 1 <= episodes[0]["env_steps"] <= 2 and episodes[0]["usage"]["llm_calls"] > 0
     assert summary["episodes"] == 1 and set(summary["success_by_step"]) == {"1", "2"}
     assert summary["completion_tokens"] > 0
+
+
+def test_plot_results_draws_one_line_per_run(tmp_path, capsys):
+    import importlib.util
+
+    runs = []
+    for name, extra in (("tot", []), ("rafa", ["--feedback"])):
+        out = tmp_path / name
+        assert main(["--backend", "oracle:0.3", "--no-cache", "--task_start_index", "995", "--max_step", "5",
+                     "--out", str(out), *extra]) == 0
+        runs.append(out)
+    spec = importlib.util.spec_from_file_location("plot_results", ROOT / "scripts" / "plot_results.py")
+    plot_results = importlib.util.module_from_spec(spec)
+    sys.modules["plot_results"] = plot_results  # dataclasses look their module up
+    spec.loader.exec_module(plot_results)
+    assert plot_results.default_label(runs[1]).startswith("tot feedback b=1")
+    png = tmp_path / "plot.png"
+    assert plot_results.main([*map(str, runs), "--out", str(png)]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
+    with pytest.raises(SystemExit):
+        plot_results.main([str(tmp_path / "empty"), "--out", str(png)])

@@ -85,18 +85,40 @@ def test_unknown_model_is_a_user_error():
         assert server.stats.requests == 1  # a 404 is not retried
 
 
+def test_a_wrong_key_is_a_user_error():
+    with LoopbackServer(numbered_rule, api_key="right") as server:
+        llm = OpenAILLM("m", base_url=server.base_url, api_key="wrong", **FAST)
+        with pytest.raises(UserError, match="authentication failed"):
+            asyncio.run(llm.generate("hi"))
+        assert server.stats.requests == 1  # a 401 is not retried
+        good = OpenAILLM("m", base_url=server.base_url, api_key="right", **FAST)
+        assert asyncio.run(good.generate("hi"))[0].text.startswith("answer 0")
+
+
+def test_the_registry_sends_model_names_with_a_base_url_to_the_server(no_keys):
+    with LoopbackServer(numbered_rule) as server:
+        llm = make_llm("gpt-4o-mini", BackendOptions(base_url=server.base_url, max_retries=0))
+        assert isinstance(llm, OpenAILLM)
+        [completion] = asyncio.run(llm.generate("hi", max_tokens=5))
+    assert completion.text.startswith("answer 0 to hi")
+    assert llm.usage.cost_usd > 0  # priced as gpt-4o-mini
+
+
 # -- sampling logic against the loopback server -------------------------------------------------
 @pytest.mark.parametrize("api", ["chat", "completions"])
 def test_answers_match_scripted_llm_with_the_same_seed(api):
     prompts = [f"question {i}" for i in range(5)]
 
     async def run(llm):
-        return await asyncio.gather(*(llm.generate(p, n=3, temperature=0.7) for p in prompts))
+        first = await asyncio.gather(*(llm.generate(p, n=3, temperature=0.7) for p in prompts))
+        later = await asyncio.gather(*(llm.generate(p, n=2, temperature=0.7, first_sample=3) for p in prompts))
+        return first + later
 
     with LoopbackServer(numbered_rule, seed=7) as server:
         remote = asyncio.run(run(OpenAILLM("m", base_url=server.base_url, mode=api, **FAST)))
     local = asyncio.run(run(ScriptedLLM(numbered_rule, seed=7)))
     assert [[c.text for c in r] for r in remote] == [[c.text for c in r] for r in local]
+    assert remote[0][0].text != remote[len(prompts)][0].text  # a later draw is a fresh sample
 
 
 @pytest.mark.parametrize("cap, n, expected_requests", [(1, 3, 3), (2, 5, 3), (None, 4, 1)])
@@ -105,6 +127,7 @@ def test_fewer_choices_than_n_are_topped_up(cap, n, expected_requests):
         llm = OpenAILLM("m", base_url=server.base_url, **FAST)
         completions = asyncio.run(llm.generate("q", n=n))
         assert len(completions) == n
+        assert len({c.text for c in completions}) == n  # top-ups are later draws, not repeats
         assert server.stats.requests == expected_requests
         assert llm.usage.calls == expected_requests
 

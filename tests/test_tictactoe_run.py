@@ -70,6 +70,12 @@ def test_run_resumes_from_what_is_on_disk(tmp_path):
     # A finished run restarted plays nothing more.
     assert main(FLAGS + ["--out", str(out)]) == 0
     assert len(lines(out / "episodes.jsonl")) == len(complete)
+    # More training epochs continue it from the saved players.
+    more = [f if f != "3" else "4" for f in FLAGS]
+    assert main(more + ["--out", str(out)]) == 0
+    extended = lines(out / "episodes.jsonl")
+    assert len(extended) == len(complete) + 3 and extended[-3]["index"] == "train-3"
+    assert len(json.loads((out / "summary.json").read_text())["evaluations"]) == 5
 
 
 def test_a_run_with_other_flags_is_refused(tmp_path, capsys):
@@ -95,3 +101,11 @@ def test_bad_flags_give_one_line_and_exit_2(tmp_path, flags, capsys):
         code = main(flags + ["--out", str(tmp_path / "r"), "--verbose", "0", "--no-cache"])
         raise SystemExit(code)
     assert exit_info.value.code == 2
+
+
+def test_a_failing_backend_is_one_line_and_exit_2(tmp_path, capsys):
+    replay = tmp_path / "empty.jsonl"
+    replay.write_text("")  # a valid replay file that answers nothing
+    flags = ["--X", f"replay:{replay}", "--O", "oracle", "--verbose", "0", "--no-cache", "--out", str(tmp_path / "r")]
+    assert main(flags) == 2
+    assert "the model backend failed" in capsys.readouterr().err

@@ -21,6 +21,7 @@ COLOURS: tuple[str, ...] = (
     "magenta", "black", "cyan", "green", "violet", "silver", "gold",
 )
 
+_COLOUR_RANK = {name: i for i, name in enumerate(COLOURS)}
 HANDEMPTY: Atom = ("handempty",)
 ACTION_KINDS: tuple[str, ...] = ("pick-up", "put-down", "stack", "unstack")
 _ARITY = {"pick-up": 1, "put-down": 1, "stack": 2, "unstack": 2}
@@ -59,7 +60,8 @@ def unstack(x: str, y: str) -> Action:
 
 def block_order(block: str) -> tuple[int, str]:
     """Colours in COLOURS order first, then any other name alphabetically."""
-    return (COLOURS.index(block), "") if block in COLOURS else (len(COLOURS), block)
+    rank = _COLOUR_RANK.get(block)
+    return (rank, "") if rank is not None else (len(COLOURS), block)
 
 
 def sort_blocks(blocks: Iterable[str]) -> tuple[str, ...]:

@@ -24,7 +24,8 @@ GOAL_REWARD = 100.0
 # node not evaluated yet.  The node cannot be expanded (terminal), but it is not ranked
 # below known dead ends, so RAFA may act through it and learn the truth.
 UNKNOWN_R1 = 0.5
-WORLD_MODEL_MAX_TOKENS = 120
+# The longest change sentence (a stack) is about 50 tokens.
+WORLD_MODEL_MAX_TOKENS = 64
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,8 @@ RULES = (
 
 WORLD_INTRO = RULES + (
     "\n\nFor each action below I write down what changes: the facts that become true "
-    "(\"now\") and the facts that stop being true (\"no longer\")."
+    "(\"now\") and the facts that stop being true (\"no longer\"). Complete the last "
+    "[CHANGE] line in the same style, on one line, and write nothing else."
 )
 
 PLAN_INTRO = RULES + (

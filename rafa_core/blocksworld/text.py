@@ -104,7 +104,9 @@ def render_change(before: State, after: State) -> str:
 
 
 # -- parsing --------------------------------------------------------------------------------------
-_WORD = r"([a-z]+)"
+# Whole words only: a word matched from its middle would be a wrong name ("tired" -> "red"),
+# and a long run of letters would be re-scanned from every position (quadratic time).
+_WORD = r"\b([a-z]+)\b"
 _BLOCK = rf"(?:the\s+)?{_WORD}(?:\s+block)?"
 _FACT_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("holding", re.compile(rf"\bhand\s+is\s+(?:now\s+)?holding\s+{_BLOCK}")),
@@ -116,11 +118,15 @@ _FACT_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
 ]
 _NEGATION = re.compile(r"\b(?:no\s+longer|not|isn't|is\s+n't|anymore|nor)\b")
 _CLAUSE_SPLIT = re.compile(r"\s*(?:[,;.]|\band\b|\n)\s*")
-_TAG = re.compile(r"\[[^\]]*\]")
+# No tag nests: a run of "[" without "]" stays linear to scan.
+_TAG = re.compile(r"\[[^\[\]]*\]")
+# An answer is read up to here: every sentence we parse is far shorter, and a runaway
+# answer (100 kB of one clause) then costs milliseconds, not seconds.
+MAX_TEXT_CHARS = 4000
 
 
 def _normalise(text: str) -> str:
-    text = _TAG.sub(" ", str(text).lower())
+    text = _TAG.sub(" ", str(text)[:MAX_TEXT_CHARS].lower())
     text = text.replace("\u2019", "'")
     return re.sub(r"\s+", " ", text).strip()
 
@@ -132,7 +138,11 @@ def _clauses(text: str) -> list[str]:
 def parse_fact(clause: str, blocks: Sequence[str] | None = None) -> Atom | None:
     """The one fact a clause states, or None; names must be known blocks."""
     known = set(blocks) if blocks is not None else set(COLOURS)
-    clause = _normalise(clause)
+    return _fact_in(_normalise(clause), known)
+
+
+def _fact_in(clause: str, known: set[str]) -> Atom | None:
+    """``parse_fact`` on an already normalised clause."""
     for kind, pattern in _FACT_PATTERNS:
         match = pattern.search(clause)
         if not match:
@@ -147,11 +157,12 @@ def parse_fact(clause: str, blocks: Sequence[str] | None = None) -> Atom | None:
 
 def parse_facts(text: str, blocks: Sequence[str] | None = None) -> frozenset[Atom]:
     """Every positive fact stated in ``text`` (negated clauses are skipped)."""
+    known = set(blocks) if blocks is not None else set(COLOURS)
     facts = set()
     for clause in _clauses(text):
         if _NEGATION.search(clause):
             continue
-        fact = parse_fact(clause, blocks)
+        fact = _fact_in(clause, known)
         if fact is not None:
             facts.add(fact)
     return frozenset(facts)
@@ -181,7 +192,7 @@ def parse_action(text: str, blocks: Sequence[str] | None = None) -> Action | Non
     """An action from English ("stack the red block on top of the blue block") or PDDL
     ("(stack red blue)"); None if the text names no action over known blocks."""
     known = set(blocks) if blocks is not None else set(COLOURS)
-    raw = str(text).lower()
+    raw = str(text)[:MAX_TEXT_CHARS].lower()
     candidates: list[tuple[str, tuple[str, ...]]] = []
     pddl = _PDDL_ACTION.search(raw)
     if pddl:
@@ -215,9 +226,10 @@ class Change:
 
 def parse_change(text: str, blocks: Sequence[str] | None = None) -> Change:
     """Facts said to become true and facts said to stop holding; unknown clauses ignored."""
+    known = set(blocks) if blocks is not None else set(COLOURS)
     added, removed = set(), set()
     for clause in _clauses(text):
-        fact = parse_fact(_NEGATION.sub(" ", clause), blocks)
+        fact = _fact_in(re.sub(r"\s+", " ", _NEGATION.sub(" ", clause)).strip(), known)
         if fact is None:
             continue
         (removed if _NEGATION.search(clause) else added).add(fact)
@@ -277,12 +289,13 @@ def read_world_model_answer(text: str, before: State, blocks: Sequence[str] | No
     model wrote a whole state instead, that state.  Never raises."""
     try:
         names = tuple(blocks) if blocks is not None else blocks_of(before)
+        # Every action moves a block, so an answer that changes nothing cannot be right.
         if _CHANGE_MARKER.search(_normalise(text)):
             state = apply_change(before, parse_change(text, names), names)
-            if state is not None:
+            if state is not None and state != before:
                 return Prediction(state, "change")
         state = parse_state(text, names)
-        if state is not None:
+        if state is not None and state != before:
             return Prediction(state, "full state")
     except Exception:  # noqa: BLE001 - model text must never crash a run
         pass

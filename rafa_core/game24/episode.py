@@ -81,7 +81,7 @@ async def play(index: int, puzzles: list[str], llm: BaseLLM, config: Game24Confi
     def make_model(memory: Memory) -> Game24Model:
         return Game24Model(llm, config.settings, memory, values, attempt=len(memory.feedback))
 
-    reflector = Reflector(llm, config.settings, puzzles[index])
+    reflector = Reflector(llm, config.settings, puzzles[index], concurrent=config.concurrent_candidates)
     agent = RAFAAgent(
         planner=make_planner(config, index),
         make_model=make_model,

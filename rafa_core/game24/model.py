@@ -24,8 +24,16 @@ VALUE_OF_LABEL = {"sure": 20.0, "likely": 1.0, "impossible": 0.001}
 VALUE_TEMPERATURE = 0.3
 STEP_LESSONS, NUMBERS_LESSONS = "step_lessons", "numbers_lessons"
 MAX_LESSONS = 40  # per list: the context stays short however long an episode runs
+# Answer lengths per request kind, and stops at the start of the prompt's next example:
+# a small model tends to continue the few-shot pattern, a large one never needs more.
+MAX_TOKENS = {"propose": 256, "plan": 256, "value": 160, "vote": 400, "reflect": 160}
+STOP_AT_NEXT_INPUT = ["\nInput:"]
+STOP_AT_NEXT_NUMBERS = ["\nNumbers:"]
 _LESSON = re.compile(r"^(.{1,120}?)\s*->\s*(sure|impossible)\b", re.IGNORECASE)
 _LIST_MARK = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
+# Answers are read up to here (a plan or a reflection is a few hundred characters): a
+# runaway answer costs milliseconds, whatever its length.
+MAX_ANSWER_CHARS = 8000
 
 
 @dataclass(frozen=True)
@@ -66,7 +74,6 @@ class Game24Settings:
     n_generate_sample: int = 10
     n_evaluate_sample: int = 1
     temperature: float = 0.7
-    max_tokens: int = 400
 
 
 def clean_line(line: str) -> str:
@@ -77,7 +84,7 @@ def clean_line(line: str) -> str:
 def plan_lines(text: str, limit: int = 4) -> list[str]:
     """The step and answer lines in a model's free text (headers and chatter dropped)."""
     lines = []
-    for raw in text.splitlines():
+    for raw in text[:MAX_ANSWER_CHARS].splitlines():
         line = clean_line(raw)
         if line and (left_numbers_text(line) is not None or is_answer_line(line)):
             lines.append(line)
@@ -145,11 +152,10 @@ class Game24Model:
     def critic_prompt(self, text: str) -> Prompt:
         return prompts.with_lessons(text, prompts.CRITIC_LESSONS_HEAD, self.memory.examples_for(NUMBERS_LESSONS))
 
-    async def sample(self, prompt: Prompt, n: int, stop: list[str] | None = None) -> list[str]:
-        s = self.settings
+    async def sample(self, prompt: Prompt, n: int, stop: list[str] | None = None, kind: str = "plan") -> list[str]:
         completions = await self.llm.generate(
-            prompt, n=n, temperature=s.temperature, max_tokens=s.max_tokens, stop=stop,
-            first_sample=self.attempt * n,
+            prompt, n=n, temperature=self.settings.temperature, max_tokens=MAX_TOKENS[kind],
+            stop=stop or STOP_AT_NEXT_INPUT, first_sample=self.attempt * n,
         )
         return [c.text or "" for c in completions]
 
@@ -163,7 +169,7 @@ class Game24Model:
             answers = [next((l for l in plan_lines(t) if is_answer_line(l)), "") for t in texts]
             return _unique(a for a in answers if a)
         if s.method_generate == "propose":
-            [text] = await self.sample(self.proposer_prompt(prompts.propose_prompt(state.numbers)), 1)
+            [text] = await self.sample(self.proposer_prompt(prompts.propose_prompt(state.numbers)), 1, kind="propose")
             steps = [clean_line(l) for l in text.splitlines()]
             return _unique(l for l in steps if left_numbers_text(l) is not None)[: s.n_generate_sample]
         wrap = prompts.cot_prompt if s.prompt_sample == "cot" else prompts.standard_prompt
@@ -181,18 +187,18 @@ class Game24Model:
         if len(state.all_lines) >= 4 and not state.has_answer:
             return 0.0  # four lines and still no answer: a failed plan
         if state.has_answer:
-            text = prompts.value_answer_prompt(state.puzzle, state.all_lines[-1])
+            text, stop = prompts.value_answer_prompt(state.puzzle, state.all_lines[-1]), STOP_AT_NEXT_INPUT
         elif state.numbers:
-            text = prompts.value_prompt(state.numbers)
+            text, stop = prompts.value_prompt(state.numbers), STOP_AT_NEXT_NUMBERS
         else:
             return 0.0  # the line says nothing about the numbers left
         prompt = self.critic_prompt(text)
-        return await self.values.get(prompt, lambda: self._value(prompt))
+        return await self.values.get(prompt, lambda: self._value(prompt, stop))
 
-    async def _value(self, prompt: Prompt) -> float:
-        s = self.settings
+    async def _value(self, prompt: Prompt, stop: list[str]) -> float:
         completions = await self.llm.generate(
-            prompt, n=s.n_evaluate_sample, temperature=VALUE_TEMPERATURE, max_tokens=s.max_tokens
+            prompt, n=self.settings.n_evaluate_sample, temperature=VALUE_TEMPERATURE,
+            max_tokens=MAX_TOKENS["value"], stop=stop,
         )
         return sum(label_value(c.text or "") for c in completions)
 
@@ -204,7 +210,7 @@ class Game24Model:
         prompt = self.critic_prompt(prompts.vote_prompt(states[0].puzzle, choices))
         texts = await self.llm.generate(
             prompt, n=self.settings.n_evaluate_sample, temperature=self.settings.temperature,
-            max_tokens=self.settings.max_tokens, first_sample=self.attempt * self.settings.n_evaluate_sample,
+            max_tokens=MAX_TOKENS["vote"], first_sample=self.attempt * self.settings.n_evaluate_sample,
         )
         votes = [0.0] * len(states)
         for completion in texts:
@@ -243,7 +249,7 @@ class OneShotPlanner:
 def parse_lessons(text: str) -> list[str]:
     """``<item> -> sure|impossible`` lines of a reflection; anything else is dropped."""
     lessons = []
-    for raw in text.splitlines():
+    for raw in text[:MAX_ANSWER_CHARS].splitlines():
         match = _LESSON.match(clean_line(raw))
         if match:
             lessons.append(f"{match.group(1).strip()} -> {match.group(2).lower()}")
@@ -257,6 +263,7 @@ class Reflector:
     llm: BaseLLM
     settings: Game24Settings
     puzzle: str
+    concurrent: bool = True  # False: one reflection after the other (the original's pattern)
 
     async def learn(self, memory: Memory, action: str, obs: dict[str, Any], reward: float, info: dict[str, Any]) -> None:
         memory.add_feedback(obs.get("feedback", ""), reward, {"verdicts": info.get("verdicts", [])})
@@ -264,10 +271,12 @@ class Reflector:
         if not feedback or not str(action).strip():
             return
         plan = str(action)
-        outputs = await asyncio.gather(
-            self._ask(prompts.reflect_formula_prompt(self.puzzle, plan, feedback)),
-            self._ask(prompts.reflect_numbers_prompt(self.puzzle, plan, feedback)),
-        )
+        asks = [prompts.reflect_formula_prompt(self.puzzle, plan, feedback),
+                prompts.reflect_numbers_prompt(self.puzzle, plan, feedback)]
+        if self.concurrent:
+            outputs = await asyncio.gather(*(self._ask(a) for a in asks))
+        else:
+            outputs = [await self._ask(a) for a in asks]
         for kind, text in zip((STEP_LESSONS, NUMBERS_LESSONS), outputs):
             known = set(memory.examples_for(kind))
             for lesson in parse_lessons(text):
@@ -277,6 +286,7 @@ class Reflector:
 
     async def _ask(self, prompt: str) -> str:
         [completion] = await self.llm.generate(
-            prompt, n=1, temperature=self.settings.temperature, max_tokens=self.settings.max_tokens
+            prompt, n=1, temperature=self.settings.temperature, max_tokens=MAX_TOKENS["reflect"],
+            stop=STOP_AT_NEXT_INPUT,
         )
         return completion.text or ""

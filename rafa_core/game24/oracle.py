@@ -3,8 +3,8 @@
 It answers our prompts by the rules, using the exact solver: the proposer lists correct
 next steps, the critic labels numbers by whether they can reach 24, the reflections read
 the checker's feedback. With an error rate ``r`` each proposed step is miscalculated with
-probability ``r``, each critic label is wrong with probability ``r``, and so is each vote,
-answer judgement and sampled plan. Lessons in the context are heeded: a step the
+probability ``r``, each critic label of two or more numbers is wrong with probability
+``r``, and so is each vote, answer judgement and sampled plan. Lessons in the context are heeded: a step the
 proposer was told is impossible is not proposed again, and the critic answers a numbers
 set it has a lesson about by that lesson. It is a test double: always labelled simulated.
 """
@@ -127,8 +127,11 @@ class Game24Oracle:
         known = _lessons(text, prompts.CRITIC_LESSONS_HEAD).get(numbers)
         if known in ("sure", "impossible"):
             return f"I was told about {numbers} before.\n{known}"
-        label = "sure" if can_reach_24(parse_numbers(numbers)) else "impossible"
-        if self.wrong(rng):
+        values = parse_numbers(numbers)
+        label = "sure" if can_reach_24(values) else "impossible"
+        # Whether one number is 24 needs no judgement: errors only where there is a choice.
+        # (The prompt holds only the numbers, so a fixed mislabel of "24" would sink every puzzle.)
+        if len(values) > 1 and self.wrong(rng):
             label = _flip(label, rng)
         return f"Trying combinations of {numbers}.\n{label}"
 

@@ -11,12 +11,16 @@ the same request.  It runs in a background thread on 127.0.0.1 at a free port::
         print(server.stats.snapshot())
 
 Endpoints: ``POST /v1/chat/completions``, ``POST /v1/completions`` (``echo`` + ``logprobs``
-score the prompt through ``loglik_rule``), ``GET /v1/models``.
+score the prompt through ``loglik_rule``; the openai backend's ``loglik`` then returns what
+``ScriptedLLM.loglik`` would), ``GET /v1/models``.  ``loglik_rule`` must accept any text:
+the backend first checks the server's echo alignment on a counting sequence.  Answers are
+not cut at ``max_tokens`` (the rule sees it, as with ScriptedLLM); ``usage`` counts words.
 
 Faults are drawn per POST request from ``(seed, request number)``; each kind imitates
 something a real API does: ``429`` (with ``Retry-After``), ``500``, ``reset`` (the socket
 is closed with no answer), ``hang`` (the answer comes ``hang_s`` late, past the client's
-timeout) and ``truncated`` (a 200 whose JSON body is cut off).
+timeout, so keep the client's timeout below ``hang_s``) and ``truncated`` (a 200 whose JSON
+body is cut off).  ``server.stats`` counts requests, normal answers and faults per kind.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from .base import Completion
+from .openai_backend import DRAW_HEADER
 from .scripted import LoglikRule, Rule, ScriptedLLM, _count_tokens
 
 FAULT_KINDS = ("429", "500", "reset", "hang", "truncated")
@@ -149,10 +154,12 @@ class LoopbackServer:
         model: str = "loopback",
         known_models: tuple[str, ...] | None = None,
         max_choices: int | None = None,
+        api_key: str | None = None,
     ) -> None:
         """``known_models``: if given, other model names get a 404 ``model_not_found``
         (by default any name is served).  ``max_choices``: answer at most this many
-        choices per request whatever ``n`` asks (llama.cpp's server answers 1)."""
+        choices per request whatever ``n`` asks (llama.cpp's server answers 1).
+        ``api_key``: if given, requests without ``Authorization: Bearer <api_key>`` get a 401."""
         self.scripted = ScriptedLLM(rule, seed=seed, loglik_rule=loglik_rule)
         self.latency_s = latency_s
         self.faults = faults
@@ -161,6 +168,7 @@ class LoopbackServer:
         self.model = model
         self.known_models = known_models
         self.max_choices = max_choices
+        self.api_key = api_key
         self.stats = ServerStats()
         self._stopping = threading.Event()
         self._httpd: ThreadingHTTPServer | None = None
@@ -209,7 +217,7 @@ class LoopbackServer:
             raise _HTTPError(404, f"The model `{model}` does not exist", "model_not_found")
         return model
 
-    def generate(self, prompt: Any, body: dict[str, Any]) -> tuple[list[Completion], int, int]:
+    def generate(self, prompt: Any, body: dict[str, Any], draw: int = 0) -> tuple[list[Completion], int, int]:
         """Run the rule exactly as ScriptedLLM does; returns (completions, prompt, completion tokens)."""
         n = body.get("n") or 1
         if not isinstance(n, int) or n < 1:
@@ -220,9 +228,10 @@ class LoopbackServer:
         temperature = body.get("temperature", 1.0)
         max_tokens = body.get("max_tokens") or body.get("max_completion_tokens") or 16
         logprobs = bool(body.get("logprobs"))
+        extra = self.scripted._draw_kwargs(draw)  # a later draw (BaseLLM.generate's first_sample)
         result = asyncio.run(
             self.scripted._generate(
-                prompt, n=n, temperature=temperature, max_tokens=max_tokens, stop=stop or None, logprobs=logprobs
+                prompt, n=n, temperature=temperature, max_tokens=max_tokens, stop=stop or None, logprobs=logprobs, **extra
             )
         )
         completions = result.completions
@@ -256,13 +265,13 @@ class LoopbackServer:
             logprobs[0] = None  # like real servers: the first token has no context
         return tokens, logprobs, offsets
 
-    def chat_response(self, body: dict[str, Any]) -> dict[str, Any]:
+    def chat_response(self, body: dict[str, Any], draw: int = 0) -> dict[str, Any]:
         model = self.check_model(body)
         messages = body.get("messages")
         if not isinstance(messages, list) or not messages:
             raise _HTTPError(400, "'messages' must be a non-empty list", "invalid_request_error")
         prompt = [{"role": str(m.get("role", "user")), "content": str(m.get("content") or "")} for m in messages]
-        completions, prompt_tokens, completion_tokens = self.generate(prompt, body)
+        completions, prompt_tokens, completion_tokens = self.generate(prompt, body, draw)
         choices = []
         for index, c in enumerate(completions):
             choice: dict[str, Any] = {
@@ -283,7 +292,7 @@ class LoopbackServer:
             choices.append(choice)
         return _envelope("chat.completion", model, choices, prompt_tokens, completion_tokens)
 
-    def completion_response(self, body: dict[str, Any]) -> dict[str, Any]:
+    def completion_response(self, body: dict[str, Any], draw: int = 0) -> dict[str, Any]:
         model = self.check_model(body)
         prompt = body.get("prompt")
         if isinstance(prompt, list) and len(prompt) == 1 and isinstance(prompt[0], str):
@@ -292,7 +301,7 @@ class LoopbackServer:
             raise _HTTPError(400, "'prompt' must be a string", "invalid_request_error")
         if body.get("echo"):
             return self.echo_response(model, prompt, body)
-        completions, prompt_tokens, completion_tokens = self.generate(prompt, body)
+        completions, prompt_tokens, completion_tokens = self.generate(prompt, body, draw)
         choices = []
         for index, c in enumerate(completions):
             choice: dict[str, Any] = {
@@ -362,6 +371,13 @@ def _completion_logprobs(tokens: list[str], lps: list[float], start: int) -> dic
 class _Handler(BaseHTTPRequestHandler):
     server_app: LoopbackServer  # set on the per-server subclass
     protocol_version = "HTTP/1.1"  # keep-alive, as real servers do
+    disable_nagle_algorithm = True  # TCP_NODELAY: headers and body are two writes; no 40 ms delayed-ACK stall
+
+    def setup(self) -> None:
+        super().setup()
+        # Headers and body go out in separate writes; without this, Nagle's algorithm and
+        # delayed ACKs add ~40 ms to every keep-alive request.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet in tests
         pass
@@ -409,15 +425,20 @@ class _Handler(BaseHTTPRequestHandler):
             app.stats.count("hang")
             app._stopping.wait(app.faults.hang_s if app.faults else 5.0)
             # then answer normally (the client has usually given up by now)
+        if app.api_key is not None and self.headers.get("Authorization") != f"Bearer {app.api_key}":
+            app.stats.count("error")
+            self._send_json(401, _error_body("Incorrect API key provided", "invalid_api_key"))
+            return
         try:
             body = json.loads(raw or b"{}")
             if not isinstance(body, dict):
                 raise _HTTPError(400, "the request body must be a JSON object", "invalid_request_error")
+            draw = int(self.headers.get(DRAW_HEADER) or 0)
             route = self.path.rstrip("/")
             if route in ("/v1/chat/completions", "/chat/completions"):
-                answer = app.chat_response(body)
+                answer = app.chat_response(body, draw)
             elif route in ("/v1/completions", "/completions"):
-                answer = app.completion_response(body)
+                answer = app.completion_response(body, draw)
             else:
                 raise _HTTPError(404, f"no route {self.path}", "not_found")
         except _HTTPError as exc:

@@ -55,6 +55,9 @@ _COMPLETION_MODELS = re.compile(r"(instruct|davinci|babbage)", re.IGNORECASE)
 _MAX_STOP = 4  # OpenAI accepts at most 4 stop sequences; the rest are cut here
 _MAX_RETRY_AFTER_S = 60.0
 _MAX_TOPUP_ROUNDS = 8
+# Which later draw of a request this is (BaseLLM.generate's first_sample).  Real servers
+# ignore the header; the loopback test server uses it to answer as ScriptedLLM would.
+DRAW_HEADER = "X-Rafa-Draw"
 
 T = TypeVar("T")
 
@@ -160,7 +163,13 @@ class OpenAILLM(BaseLLM):
         if slot.client is None or slot.loop is not loop:
             args = dict(self._client_args)
             kind = args.pop("kind")
-            common = {"timeout": self.timeout, "max_retries": 0}  # our retries only
+            common = {
+                "timeout": self.timeout,
+                "max_retries": 0,  # our retries only
+                # Our own HTTP client: the SDK's default one, when dropped after its event loop
+                # has closed, schedules a close on the next loop that fails noisily.
+                "http_client": openai.DefaultAsyncHttpxClient(timeout=self.timeout),
+            }
             if kind == "azure":
                 slot.client = openai.AsyncAzureOpenAI(**args, **common)
             else:
@@ -242,13 +251,15 @@ class OpenAILLM(BaseLLM):
         max_tokens: int,
         stop: list[str] | None,
         logprobs: bool,
+        first_sample: int = 0,
     ) -> GenerationResult:
         request = self._completions_request if self.use_completions else self._chat_request
 
-        async def one(k: int) -> GenerationResult:
-            return await self._call(lambda: request(prompt, k, temperature, max_tokens, stop, logprobs))
+        async def one(k: int, draw: int) -> GenerationResult:
+            headers = {DRAW_HEADER: str(draw)} if draw else None
+            return await self._call(lambda: request(prompt, k, temperature, max_tokens, stop, logprobs, headers))
 
-        total = await one(n)
+        total = await one(n, first_sample)
         # Servers may answer fewer choices than asked (llama.cpp answers one): ask again for
         # the rest, concurrently, each request for as many as the server gave the first time.
         per_request = len(total.completions)
@@ -256,9 +267,10 @@ class OpenAILLM(BaseLLM):
             missing = n - len(total.completions)
             if missing <= 0:
                 break
-            sizes = [min(per_request, missing - start) for start in range(0, missing, per_request)]
             before = len(total.completions)
-            for part in await asyncio.gather(*(one(k) for k in sizes)):
+            starts = range(before, n, per_request)  # each top-up is a later draw of the request
+            parts = await asyncio.gather(*(one(min(per_request, n - s), first_sample + s) for s in starts))
+            for part in parts:
                 total = _merge(total, part)
             if len(total.completions) == before:
                 break
@@ -272,8 +284,18 @@ class OpenAILLM(BaseLLM):
             _cut_at_stop(completion, stop)
         return total
 
+    def _draw_kwargs(self, first_sample: int) -> dict[str, Any]:
+        return {"first_sample": first_sample} if first_sample else {}
+
     async def _chat_request(
-        self, prompt: Prompt, n: int, temperature: float, max_tokens: int, stop: list[str] | None, logprobs: bool
+        self,
+        prompt: Prompt,
+        n: int,
+        temperature: float,
+        max_tokens: int,
+        stop: list[str] | None,
+        logprobs: bool,
+        headers: dict[str, str] | None,
     ) -> GenerationResult:
         args: dict[str, Any] = {
             "model": self.model,
@@ -287,7 +309,7 @@ class OpenAILLM(BaseLLM):
         if logprobs:
             args["logprobs"] = True
             args["top_logprobs"] = 1  # llama.cpp's server sends logprobs only when this is set
-        response = await self._client().chat.completions.create(**args)
+        response = await self._client().chat.completions.create(**args, extra_headers=headers)
         completions = []
         for choice in _choices(response):
             message = getattr(choice, "message", None)
@@ -304,7 +326,14 @@ class OpenAILLM(BaseLLM):
         return _result(response, completions)
 
     async def _completions_request(
-        self, prompt: Prompt, n: int, temperature: float, max_tokens: int, stop: list[str] | None, logprobs: bool
+        self,
+        prompt: Prompt,
+        n: int,
+        temperature: float,
+        max_tokens: int,
+        stop: list[str] | None,
+        logprobs: bool,
+        headers: dict[str, str] | None,
     ) -> GenerationResult:
         args: dict[str, Any] = {
             "model": self.model,
@@ -317,7 +346,7 @@ class OpenAILLM(BaseLLM):
             args["stop"] = stop[:_MAX_STOP]
         if logprobs:
             args["logprobs"] = 1
-        response = await self._client().completions.create(**args)
+        response = await self._client().completions.create(**args, extra_headers=headers)
         completions = []
         for choice in _choices(response):
             text = getattr(choice, "text", None)

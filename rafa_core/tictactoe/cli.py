@@ -39,7 +39,7 @@ from ..cli import (
 )
 from ..llm.base import BackendError, BaseLLM, BudgetExceeded, UserError
 from ..llm.usage import Usage
-from ..runner import JsonlLog, RunDir, summarize, write_json_atomic
+from ..runner import RUNTIME_KEYS, JsonlLog, RunDir, summarize, write_json_atomic
 from .game import Role
 from .match import GameRecord, play_game
 from .oracle import make_oracle
@@ -198,10 +198,17 @@ class TicTacToeRun:
         async def one(game: Game) -> None:
             async with limit:
                 await self.play(game)
-                if self.bar is not None:
-                    self.bar.update(1)
+                self.advance_bar()
 
-        await asyncio.gather(*(one(g) for g in todo))
+        tasks = [asyncio.create_task(one(g)) for g in todo]
+        try:
+            await asyncio.gather(*tasks)
+        except BaseException:
+            # One game failed (budget, backend): stop the others before the summary is written.
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
         self.write_epoch_files(games[0])
 
     def write_epoch_files(self, game: Game) -> None:
@@ -244,8 +251,8 @@ class TicTacToeRun:
         finally:
             if self.bar is not None:
                 self.bar.close()
-            self.write_summary(batches, stopped)
-        return self.write_summary(batches, stopped)
+            summary = self.write_summary(batches, stopped)
+        return summary
 
     def write_summary(self, batches: list[list[Game]], stopped: str | None) -> dict[str, Any]:
         wanted = {g.index for b in batches for g in b}
@@ -280,6 +287,14 @@ class TicTacToeRun:
 
         return tqdm(total=total, initial=initial, desc="games", unit="game", dynamic_ncols=True, file=sys.stderr)
 
+    def advance_bar(self) -> None:
+        if self.bar is None:
+            return
+        evals = evaluations(self.log.records)
+        score = f"O score={evals[-1]['O_score']:+.2f} " if evals else ""
+        self.bar.set_postfix_str(f"{score}cost=${self.usage.cost_usd:.4f}", refresh=False)
+        self.bar.update(1)
+
     def say(self, text: str) -> None:
         if self.bar is not None:
             self.bar.write(text)
@@ -304,7 +319,8 @@ async def main_async(argv: list[str] | None = None) -> int:
     args.O = announce_backend(args.O, ORIGINAL_MODEL, args, label="O")
     seed_everything(args.seed)
     out = Path(args.out) if args.out else Path("runs") / "tictactoe" / run_name(args)
-    run_dir = RunDir(out, config_from_args(args, benchmark="tictactoe", out=str(out)))
+    # More training epochs extend the same experiment, so a finished run can be continued.
+    run_dir = RunDir(out, config_from_args(args, benchmark="tictactoe", out=str(out)), RUNTIME_KEYS | {"num_train_epochs"})
     usage = Usage(max_cost=args.max_cost)
     simulated_only = all(spec.split(":", 1)[0] in {"oracle", "replay"} for spec in (args.X, args.O))
     cache = None if simulated_only and not args.cache else open_cache(args)

@@ -119,6 +119,9 @@ class Board:
         return self.render()
 
 
+# Answers are read up to here (a board is a few dozen characters): a runaway answer
+# costs milliseconds, whatever its length.
+MAX_ANSWER_CHARS = 4000
 # A board row: three cells separated by bars; a cell is X, O, a digit, or a blank / dot / dash.
 _ROW = re.compile(r"^\s*\|?\s*([XxOo1-9.\-_ ]?)\s*\|\s*([XxOo1-9.\-_ ]?)\s*\|\s*([XxOo1-9.\-_ ]?)\s*\|?\s*$")
 
@@ -142,7 +145,7 @@ def parse_board(text: str) -> Board | None:
     if not isinstance(text, str):
         return None
     rows: list[tuple[str, str, str]] = []
-    for line in text.splitlines():
+    for line in text[:MAX_ANSWER_CHARS].splitlines():
         stripped = line.strip().strip("`")
         if not stripped:
             if rows:
@@ -219,8 +222,8 @@ class TicTacToeEnv:
     def __init__(self) -> None:
         self.board = Board()
 
-    def reset(self, index: Any = None) -> Board:
-        self.board = Board()
+    def reset(self, index: Any = None, start: Board | None = None) -> Board:
+        self.board = start if start is not None else Board()
         return self.board
 
     def step(self, position: int) -> tuple[Board, float, bool, dict[str, Any]]:

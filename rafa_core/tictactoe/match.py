@@ -45,17 +45,18 @@ async def play_game(
     session: str,
     learn: bool,
     on_move: Callable[[dict[str, Any]], None] | None = None,
+    start: Board | None = None,
 ) -> GameRecord:
-    """X and O alternate until the board is won or full.
+    """X and O alternate until the board is won or full (from ``start``, default empty).
 
     With ``learn``, every player sees every real transition (to correct its models) and
-    reflects once the game is over.
+    reflects once the game is over. ``moves`` lists only the moves played here.
     """
     env = TicTacToeEnv()
-    board: Board = env.reset()
+    board: Board = env.reset(start=start)
     moves: list[tuple[Role, int]] = []
     transcript: list[dict[str, Any]] = []
-    done = False
+    done = board.is_over()
     while not done:
         role = board.to_move()
         decision = await players[role].choose(board, session)

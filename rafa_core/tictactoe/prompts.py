@@ -13,7 +13,7 @@ import re
 from typing import Any, Iterable, Sequence
 
 from ..llm.base import Messages
-from .game import LINES, Board, Role, other
+from .game import LINES, MAX_ANSWER_CHARS, Board, Role, other
 
 RULES = (
     "Tic-Tac-Toe is played on a 3x3 board whose cells are numbered 1 to 9, row by row. "
@@ -211,7 +211,7 @@ def first_position(text: str) -> int | None:
 
 def position_list(text: str) -> list[int]:
     """The distinct digits 1-9 on the first non-empty line, in order (the proposer's moves)."""
-    for line in (text or "").splitlines():
+    for line in (text or "")[:MAX_ANSWER_CHARS].splitlines():
         if line.strip():
             seen: list[int] = []
             for d in _DIGIT.findall(line):
@@ -249,7 +249,7 @@ def parse_winner(text: str) -> str | None:
 
 def parse_empty_positions(text: str) -> frozenset[int] | None:
     """The empty cells listed on the first non-empty line; ``frozenset()`` for "none"."""
-    for line in (text or "").splitlines():
+    for line in (text or "")[:MAX_ANSWER_CHARS].splitlines():
         line = line.strip()
         if not line:
             continue

@@ -1,0 +1,11 @@
+"""BlocksWorld with RAFA (MCTS planning, acting, observing): `python blocksworld/run_rafa_mcts.py --backend oracle`."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from rafa_core.blocksworld.cli import main  # noqa: E402
+
+if __name__ == "__main__":
+    sys.exit(main("rafa", default_data=Path(__file__).resolve().parent / "data" / "step_4.json"))

@@ -1,0 +1,130 @@
+"""BlocksWorld on the embedded SmolLM2 (CPU): how fast are the MCTS priors, and where does
+an expansion spend its time?
+
+1. Prior scoring of all children of a node: one ``loglik`` call (the plan prompt once,
+   every child's action on top of its key/value cache, one batched pass) against one
+   sequence per call (prefix + one action each time, as the original scored children).
+   Prints the throughput ratio (target >= 3x).
+2. A short RAP search on one instance: the share of wall time spent in the LLM vs in the
+   search (tree, text layer, simulator) per expansion.
+
+    python scripts/bench_blocksworld.py [--nodes 6] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from rafa_core.blocksworld.domain import applicable_actions, apply, state_from_stacks  # noqa: E402
+from rafa_core.blocksworld.episodes import SearchSettings, run_rap  # noqa: E402
+from rafa_core.blocksworld.pddl_io import load_instance_set  # noqa: E402
+from rafa_core.blocksworld.prompts import PromptSet, action_continuation, plan_prefix  # noqa: E402
+from rafa_core.llm.hf import local_llm  # noqa: E402
+
+DATA = Path(__file__).resolve().parents[1] / "blocksworld" / "data" / "step_4.json"
+
+
+class TimedLLM:
+    """Delegates to a backend and adds up the wall time spent waiting for it."""
+
+    def __init__(self, llm) -> None:
+        self.llm = llm
+        self.seconds = 0.0
+        self.calls = 0
+
+    async def _timed(self, call):
+        start = time.perf_counter()
+        try:
+            return await call
+        finally:
+            self.seconds += time.perf_counter() - start
+            self.calls += 1
+
+    async def generate(self, *args, **kwargs):
+        return await self._timed(self.llm.generate(*args, **kwargs))
+
+    async def loglik(self, *args, **kwargs):
+        return await self._timed(self.llm.loglik(*args, **kwargs))
+
+
+def bench_nodes(count: int):
+    """(prefix, continuations) of nodes with many children: holding a block over clear ones."""
+    prompts = PromptSet.default()
+    instances = load_instance_set(DATA)
+    nodes = []
+    for inst in instances:
+        state = inst.problem.init
+        # One step in, the successor with most children (typically holding a block: 3-5).
+        action = max(applicable_actions(state), key=lambda a: len(applicable_actions(apply(state, a))))
+        after = apply(state, action)
+        prefix = plan_prefix(prompts, inst.problem.goal, (state, after), (action,))
+        nodes.append((prefix, [action_continuation(a) for a in applicable_actions(after)]))
+        if len(nodes) == count:
+            break
+    flat = state_from_stacks([["red"], ["blue"], ["orange"], ["yellow"], ["white"]])
+    nodes.append((plan_prefix(prompts, frozenset({("on", "red", "blue")}), (flat,), ()),
+                  [action_continuation(a) for a in applicable_actions(flat)]))
+    return nodes
+
+
+async def prior_scoring(llm, nodes, repeats: int) -> tuple[float, float, int]:
+    """Seconds per child: batched (one call per node) and one sequence per call."""
+    children = sum(len(c) for _, c in nodes)
+    batched, single = [], []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for prefix, conts in nodes:
+            await llm.loglik(prefix, conts)
+        batched.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        for prefix, conts in nodes:
+            for cont in conts:
+                await llm.loglik(prefix, [cont])
+        single.append(time.perf_counter() - start)
+    return statistics.median(batched) / children, statistics.median(single) / children, children
+
+
+async def search_share(llm) -> dict:
+    inst = load_instance_set(DATA)[0]
+    timed = TimedLLM(llm)
+    start = time.perf_counter()
+    record = await run_rap(inst, timed, PromptSet.default(), SearchSettings(rollouts=1, max_depth=4))
+    wall = time.perf_counter() - start
+    # An expansion: the world model predicts a node's state, then its children get priors.
+    return {"wall": wall, "llm": timed.seconds, "calls": timed.calls, "expansions": max(1, record["tree"]["expanded"])}
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--nodes", type=int, default=6, help="tree nodes whose children are scored")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    llm = local_llm()  # no response cache: every call reaches the model
+    start = time.perf_counter()
+    await llm.load()
+    print(f"model: SmolLM2-135M-Instruct on CPU (loaded in {time.perf_counter() - start:.1f} s)")
+    nodes = bench_nodes(args.nodes)
+    await llm.loglik(nodes[0][0], nodes[0][1])  # warm-up
+    per_batched, per_single, children = await prior_scoring(llm, nodes, args.repeats)
+    print(f"prior scoring, {len(nodes)} nodes / {children} children, median of {args.repeats}:")
+    print(f"  batched on a shared prefix: {per_batched * 1000:8.1f} ms per child")
+    print(f"  one sequence per call:      {per_single * 1000:8.1f} ms per child")
+    print(f"  throughput ratio: {per_single / per_batched:.1f}x (target >= 3x)")
+    share = await search_share(llm)
+    search = share["wall"] - share["llm"]
+    per = share["expansions"]
+    print(f"RAP, 1 iteration on one step-4 instance: {share['calls']} LLM calls, {per} expansions")
+    print(f"  per expansion: LLM {share['llm'] / per:.2f} s, search {search / per * 1000:.1f} ms "
+          f"-> LLM {share['llm'] / share['wall']:.1%} of the time, search {search / share['wall']:.1%}")
+    await llm.aclose()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,159 @@
+#!/usr/bin/env python3
+"""Plot results of several run directories, one line each, the way the paper does.
+
+    python scripts/plot_results.py runs/game24/* --out game24.png
+
+Each run directory is drawn by the first plot kind that recognises it (see ``PLOT_KINDS``);
+runs of different kinds go to side-by-side panels of one figure. The kinds:
+
+- ``tictactoe_score``: O's score (+1 win, 0 tie, -1 loss) against training games, for each
+  evaluation (line) and each training game (dots), as the paper's Tic-Tac-Toe figure;
+- ``success_by_step``: success rate against environment steps (Game of 24, BlocksWorld,
+  ALFWorld trials; from ``summary.json``'s ``success_by_step``).
+
+To add a kind, write ``recognise(run_dir) -> bool`` and ``draw(ax, run_dir, label)`` and
+put a ``PlotKind`` in ``PLOT_KINDS`` (the first that recognises a run draws it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # rafa_core from a clone
+
+
+def read_summary(run_dir: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def read_config(run_dir: Path) -> dict[str, Any]:
+    try:
+        return json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+# -- kind: success rate against environment steps ------------------------------------------------
+def has_success_by_step(run_dir: Path) -> bool:
+    summary = read_summary(run_dir)
+    return bool(summary and summary.get("success_by_step"))
+
+
+def draw_success_by_step(ax, run_dir: Path, label: str) -> None:
+    summary = read_summary(run_dir) or {}
+    by_step = summary["success_by_step"]
+    steps = sorted(int(k) for k in by_step)
+    rates = [100.0 * by_step[str(k)] for k in steps]
+    episodes = summary.get("episodes", 0)
+    simulated = " [simulated]" if summary.get("simulated") else ""
+    ax.plot(steps, rates, marker="o", markersize=3, label=f"{label} (n={episodes}){simulated}")
+    ax.set_xlabel("environment steps")
+    ax.set_ylabel("success rate (%)")
+    ax.set_ylim(0, 100)
+    ax.set_xlim(1, max(steps[-1], 2))
+
+
+# -- kind: Tic-Tac-Toe score against training games ---------------------------------------------
+def is_tictactoe_run(run_dir: Path) -> bool:
+    return "O_MPC" in read_config(run_dir)
+
+
+def draw_tictactoe_score(ax, run_dir: Path, label: str) -> None:
+    from rafa_core.tictactoe.results import score_curve
+
+    evals = score_curve(run_dir, "eval")
+    train = score_curve(run_dir, "train")
+    simulated = " [simulated]" if (read_summary(run_dir) or {}).get("simulated") else ""
+    line = ax.plot([x for x, _ in evals], [y for _, y in evals], marker="o", label=f"{label}{simulated}")[0]
+    if train:
+        ax.scatter([x for x, _ in train], [y for _, y in train], s=12, alpha=0.4, color=line.get_color())
+    ax.set_xlabel("training games")
+    ax.set_ylabel("O score (+1 win, 0 tie, -1 loss)")
+    ax.set_ylim(-1.05, 1.05)
+
+
+@dataclass(frozen=True)
+class PlotKind:
+    name: str
+    title: str
+    recognise: Callable[[Path], bool]
+    draw: Callable[[Any, Path, str], None]
+
+
+PLOT_KINDS: tuple[PlotKind, ...] = (
+    PlotKind("tictactoe_score", "Tic-Tac-Toe: O's score vs training games", is_tictactoe_run, draw_tictactoe_score),
+    PlotKind("success_by_step", "Success rate vs environment steps", has_success_by_step, draw_success_by_step),
+)
+
+
+def default_label(run_dir: Path) -> str:
+    config = read_config(run_dir)
+    if "O_MPC" in config:
+        return f"X={config.get('X')} vs O={config.get('O')} (O_MPC={config.get('O_MPC')})"
+    if config.get("planning"):
+        parts = [config["planning"]]
+        if config.get("feedback"):
+            parts.append("feedback")
+        if config.get("planning") == "tot":
+            parts.append(f"b={config.get('n_select_sample', 1)}")
+        if config.get("backend"):
+            parts.append(str(config["backend"]))
+        return " ".join(parts)
+    return run_dir.name
+
+
+def kind_of(run_dir: Path) -> PlotKind | None:
+    return next((kind for kind in PLOT_KINDS if kind.recognise(run_dir)), None)
+
+
+def plot(run_dirs: list[Path], out: Path, labels: list[str] | None = None, title: str | None = None) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    grouped: dict[str, list[tuple[Path, str]]] = {}
+    for i, run_dir in enumerate(run_dirs):
+        kind = kind_of(run_dir)
+        if kind is None:
+            print(f"error: {run_dir} has no results this script can plot (no summary.json?)", file=sys.stderr)
+            raise SystemExit(2)
+        label = labels[i] if labels and i < len(labels) else default_label(run_dir)
+        grouped.setdefault(kind.name, []).append((run_dir, label))
+    kinds = [k for k in PLOT_KINDS if k.name in grouped]
+    fig, axes = plt.subplots(1, len(kinds), figsize=(6.4 * len(kinds), 4.4), squeeze=False)
+    for ax, kind in zip(axes[0], kinds):
+        for run_dir, label in grouped[kind.name]:
+            kind.draw(ax, run_dir, label)
+        ax.set_title(title or kind.title)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("run_dirs", nargs="+", type=Path, help="run directories (each with summary.json)")
+    parser.add_argument("--out", type=Path, default=Path("results.png"), help="the PNG to write")
+    parser.add_argument("--labels", nargs="*", default=None, help="one legend label per run directory")
+    parser.add_argument("--title", default=None)
+    args = parser.parse_args(argv)
+    written = plot(args.run_dirs, args.out, args.labels, args.title)
+    print(f"wrote {written}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,134 @@
+"""The generic MCTS on a tiny hand-built tree whose rewards are fixed: paths and statistics
+are the ones computed by hand (see the comments)."""
+
+import asyncio
+import math
+
+import pytest
+
+from rafa_core.search.mcts import MCTS, MCTSConfig
+
+# root R -> A (prior .8), B (.2); A -> A1 (.6), A2 (.4); B -> B1, B2 (.5 each).
+CHILDREN = {"R": ["A", "B"], "A": ["A1", "A2"], "B": ["B1", "B2"]}
+PRIORS = {"A": 0.8, "B": 0.2, "A1": 0.6, "A2": 0.4, "B1": 0.5, "B2": 0.5}
+R1 = {"R": 0.5, "A": 1.0, "B": 0.5, "A1": 0.5, "A2": 100.0, "B1": 1.0, "B2": 0.5}
+
+
+class FixedModel:
+    def __init__(self):
+        self.predicted = []
+
+    async def propose(self, state):
+        return list(CHILDREN.get(state, []))
+
+    async def priors(self, state, actions):
+        return [PRIORS[a] for a in actions]
+
+    async def predict(self, state, action):
+        self.predicted.append(action)
+        return action  # the action names the state it leads to
+
+    async def evaluate(self, state):
+        return R1[state]
+
+    def is_terminal(self, state):
+        return R1[state] > 50
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def reward(prior, r1):
+    return math.sqrt(prior * r1)  # alpha = 0.5
+
+
+def names(path):
+    return [n.state for n in path]
+
+
+def test_three_iterations_by_hand():
+    model = FixedModel()
+    tree = MCTS(model, "R", MCTSConfig(alpha=0.5, w_exp=1.0, max_depth=2))
+
+    # 1: N(R)=0 so no bonus: unvisited children by reward (r1 = .5 before evaluation):
+    #    A sqrt(.8*.5)=.632 > B .316; then A1 sqrt(.6*.5)=.548 > A2 .447; A1 is at max depth.
+    assert names(run(tree.iterate())) == ["R", "A", "A1"]
+    a1, a = reward(0.6, 0.5), reward(0.8, 1.0)
+    node_a = tree.root.children[0]
+    node_a1 = node_a.children[0]
+    assert node_a1.value == pytest.approx(a1)
+    assert node_a.value == pytest.approx((a + a1) / 2)
+    assert tree.root.value == pytest.approx((a + a1) / 2)  # the root adds no reward
+    assert [tree.root.visits, node_a.visits, node_a1.visits] == [1, 1, 1]
+    best = tree.best_trajectory()
+    assert best.actions == ["A", "A1"] and best.mean_reward == pytest.approx((a + a1) / 2)
+
+    # 2: ln N(R) = ln 1 = 0: Q(A)=.721 beats B's .316; under A, Q(A1)=.548 beats A2's .447.
+    assert names(run(tree.iterate())) == ["R", "A", "A1"]
+    assert [tree.root.visits, node_a.visits, node_a1.visits] == [2, 2, 2]
+    assert model.predicted == ["A", "A1"]  # nothing is predicted twice
+
+    # 3: ln 2: A .721+sqrt(ln2/2)=1.310 > B .316+sqrt(ln2)=1.149;
+    #    A1 .548+.589=1.136 < A2 .447+.833=1.280 -> A2, the goal (r1 = 100).
+    assert names(run(tree.iterate())) == ["R", "A", "A2"]
+    node_a2 = node_a.children[1]
+    a2 = reward(0.4, 100.0)
+    assert node_a2.terminal and node_a2.value == pytest.approx(a2)
+    assert node_a.value == pytest.approx((a + a2) / 2)  # max(.721, 3.610)
+    assert node_a1.value == pytest.approx(a1) and node_a1.visits == 2
+    assert tree.root.visits == 3 and node_a.visits == 3 and node_a2.visits == 1
+    best = tree.best_trajectory()
+    assert best.actions == ["A", "A2"] and best.mean_reward == pytest.approx((a + a2) / 2)
+    assert tree.root.children[1].visits == 0  # B never visited
+
+
+def test_uct_scores_by_hand():
+    tree = MCTS(FixedModel(), "R", MCTSConfig())
+    for _ in range(3):
+        run(tree.iterate())
+    root = tree.root
+    node_a, node_b = root.children
+    assert tree.uct(node_b, root.visits) == pytest.approx(reward(0.2, 0.5) + math.sqrt(math.log(3)))
+    assert tree.uct(node_a, root.visits) == pytest.approx(node_a.value + math.sqrt(math.log(3) / 3))
+
+
+def test_rafa_hooks_iterate_from_a_node_observe_and_fall_back():
+    tree = MCTS(FixedModel(), "R", MCTSConfig(max_depth=2))
+    run(tree.iterate())
+    node_a, node_b = tree.root.children
+    # An iteration from B (where a RAFA agent might really be) backs up through the root.
+    path = run(tree.iterate(node_b))
+    assert names(path) == ["R", "B", "B1"] and tree.root.visits == 2
+    # The best trajectory goes through A, not B: RAFA falls back to B's best child.
+    chosen, why = tree.next_node(node_b)
+    assert why == "best child" and chosen.state == "B1"
+    chosen, why = tree.next_node(tree.root)
+    assert why == "best trajectory" and chosen is node_a
+    # The real environment shows A led somewhere else: children and statistics are dropped.
+    assert run(tree.observe(node_a, "B")) is False
+    assert node_a.children is None and node_a.visits == 0 and node_a.observed and node_a.r1 == 0.5
+    # A right prediction keeps the subtree.
+    assert run(tree.observe(node_b, "B")) is True and node_b.children is not None
+
+
+def test_uniform_priors_without_a_prior_model():
+    class Plain:
+        def __init__(self):
+            self.inner = FixedModel()
+
+        async def propose(self, state):
+            return await self.inner.propose(state)
+
+        async def predict(self, state, action):
+            return action
+
+        async def evaluate(self, state):
+            return R1[state]
+
+        def is_terminal(self, state):
+            return R1[state] > 50
+
+    tree = MCTS(Plain(), "R", MCTSConfig(max_depth=2))
+    run(tree.iterate())
+    assert [c.prior for c in tree.root.children] == [0.5, 0.5]
