@@ -26,7 +26,7 @@ def test_one_short_episode_on_the_embedded_model(tmp_path, tmp_path_factory, mon
     llm = make_llm("local", BackendOptions(usage=usage, concurrency=8))
     assert not llm.simulated
     # The smallest tree that still uses every role: critic, proposer (2 samples), world model.
-    settings = TrialSettings(num_trials=1, num_envs=1, max_steps=1, breadth=1, depth=1, samples=2,
+    settings = TrialSettings(num_trials=1, num_envs=1, use_memory=False, max_steps=1, breadth=1, depth=1, samples=2,
                              action_tokens=12, observation_tokens=24, critic_tokens=24, progress=False)
     summary = asyncio.run(TrialLoop(RunDir(tmp_path, {"test": "local"}), games, llm, llm, usage, settings).run())
     assert summary["episodes"] == 1 and summary["simulated"] is False
