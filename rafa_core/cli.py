@@ -1,7 +1,9 @@
 """Flags shared by every entry point, backend construction, and the exit-code contract.
 
-Exit codes: 0 done; 2 bad user input (one line on stderr, no traceback); 3 stopped at
-``--max-cost`` (finished episodes kept); 1 an unexpected crash (a bug: traceback shown).
+Exit codes: 0 done; 2 bad user input or a backend that kept failing past its retries (one
+line on stderr, no traceback); 3 stopped at ``--max-cost`` (finished episodes kept); 1 an
+unexpected crash (a bug: traceback shown).
+
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
-from .llm.base import BaseLLM, BudgetExceeded, UserError
+from .llm.base import BackendError, BaseLLM, BudgetExceeded, UserError
 from .llm.cache import ResponseCache
 from .llm.registry import BackendOptions, OracleFactory, describe_choice, make_llm
 from .llm.usage import Usage
@@ -139,6 +141,10 @@ def run_main(main: Callable[[], Awaitable[int | None]]) -> int:
         code = asyncio.run(main())
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except BackendError as exc:  # the server kept failing past its retries: not a bug of ours
+        print(f"error: the model backend failed: {exc}; finished episodes are kept, rerun with the same --out "
+              "to resume", file=sys.stderr)
         return EXIT_USER_ERROR
     except BudgetExceeded as exc:
         print(f"stopped: {exc}", file=sys.stderr)

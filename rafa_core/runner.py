@@ -23,7 +23,7 @@ from .llm.usage import Usage
 # Flags that change how a run goes, not what it computes: a resumed run may change them.
 RUNTIME_KEYS = frozenset(
     {"concurrency", "cache", "no_cache", "max_cost", "out", "verbose", "timeout", "max_retries",
-     "base_url", "versions", "backend_reason", "argv", "is_resume", "resume_dir", "resume_file_idx"}
+     "base_url", "endpoint", "versions", "backend_reason", "argv", "is_resume", "resume_dir", "resume_file_idx"}
 )
 
 EpisodeFn = Callable[[Any, Usage], Awaitable[dict[str, Any]]]
@@ -97,6 +97,13 @@ def package_versions(names: Iterable[str] = ("rafa_core", "openai", "transformer
     return versions
 
 
+def _without(value: Any, keys: frozenset[str]) -> Any:
+    """``value`` with runtime-only keys dropped at any depth (e.g. a backend's endpoint URL)."""
+    if isinstance(value, dict):
+        return {k: _without(v, keys) for k, v in value.items() if k not in keys}
+    return value
+
+
 class RunDir:
     """The run directory and its config check.
 
@@ -117,10 +124,12 @@ class RunDir:
                 old = json.loads(config_path.read_text(encoding="utf-8"))
             except ValueError:
                 raise UserError(f"{config_path} is not valid JSON; use another --out or delete it")
+            new = json.loads(json.dumps(config, default=str))
             differ = sorted(
                 k
-                for k in set(old) | set(config)
-                if k not in runtime_keys and old.get(k) != json.loads(json.dumps(config.get(k), default=str))
+                for k in set(old) | set(new)
+                if k not in runtime_keys
+                and _without(old.get(k), runtime_keys) != _without(new.get(k), runtime_keys)
             )
             if differ:
                 raise UserError(

@@ -54,24 +54,21 @@ class TimedLLM:
         return await self._timed(self.llm.loglik(*args, **kwargs))
 
 
-def bench_nodes(count: int):
-    """(prefix, continuations) of nodes with many children: holding a block over clear ones."""
+def bench_nodes(count: int, n_blocks: int):
+    """(prefix, continuations) of ``count`` nodes of ``n_blocks``-block step-4 instances: one
+    step in, the successor with most children (typically holding a block)."""
     prompts = PromptSet.default()
-    instances = load_instance_set(DATA)
     nodes = []
-    for inst in instances:
+    for inst in load_instance_set(DATA):
+        if len(inst.problem.blocks) != n_blocks:
+            continue
         state = inst.problem.init
-        for action in applicable_actions(state):  # one step in: a holding state, 3-5 children
-            after = apply(state, action)
-            children = applicable_actions(after)
-            prefix = plan_prefix(prompts, inst.problem.goal, (state, after), (action,))
-            nodes.append((prefix, [action_continuation(a) for a in children]))
-            break
+        action = max(applicable_actions(state), key=lambda a: len(applicable_actions(apply(state, a))))
+        after = apply(state, action)
+        prefix = plan_prefix(prompts, inst.problem.goal, (state, after), (action,))
+        nodes.append((prefix, [action_continuation(a) for a in applicable_actions(after)]))
         if len(nodes) == count:
             break
-    flat = state_from_stacks([["red"], ["blue"], ["orange"], ["yellow"], ["white"]])
-    nodes.append((plan_prefix(prompts, frozenset({("on", "red", "blue")}), (flat,), ()),
-                  [action_continuation(a) for a in applicable_actions(flat)]))
     return nodes
 
 
@@ -96,7 +93,7 @@ async def search_share(llm) -> dict:
     inst = load_instance_set(DATA)[0]
     timed = TimedLLM(llm)
     start = time.perf_counter()
-    record = await run_rap(inst, timed, PromptSet.default(), SearchSettings(rollouts=2, max_depth=4))
+    record = await run_rap(inst, timed, PromptSet.default(), SearchSettings(rollouts=1, max_depth=4))
     wall = time.perf_counter() - start
     # An expansion: the world model predicts a node's state, then its children get priors.
     return {"wall": wall, "llm": timed.seconds, "calls": timed.calls, "expansions": max(1, record["tree"]["expanded"])}
@@ -111,17 +108,24 @@ async def main() -> None:
     start = time.perf_counter()
     await llm.load()
     print(f"model: SmolLM2-135M-Instruct on CPU (loaded in {time.perf_counter() - start:.1f} s)")
-    nodes = bench_nodes(args.nodes)
-    await llm.loglik(nodes[0][0], nodes[0][1])  # warm-up
-    per_batched, per_single, children = await prior_scoring(llm, nodes, args.repeats)
-    print(f"prior scoring, {len(nodes)} nodes / {children} children, median of {args.repeats}:")
-    print(f"  batched on a shared prefix: {per_batched * 1000:8.1f} ms per child")
-    print(f"  one sequence per call:      {per_single * 1000:8.1f} ms per child")
-    print(f"  throughput ratio: {per_single / per_batched:.1f}x (target >= 3x)")
+    nodes4, nodes5 = bench_nodes(args.nodes, 4), bench_nodes(max(1, args.nodes // 2), 5)
+    await llm.loglik(nodes4[0][0], nodes4[0][1])  # warm-up
+    totals = [0.0, 0.0, 0]
+    print(f"prior scoring of all children of a node, median of {args.repeats}:")
+    for label, nodes in (("4 blocks", nodes4), ("5 blocks", nodes5)):
+        per_batched, per_single, children = await prior_scoring(llm, nodes, args.repeats)
+        totals[0] += per_batched * children
+        totals[1] += per_single * children
+        totals[2] += children
+        print(f"  {label}: {len(nodes)} nodes, {children / len(nodes):.1f} children each: batched on a shared prefix "
+              f"{per_batched * 1000:.0f} ms/child, one sequence per call {per_single * 1000:.0f} ms/child "
+              f"-> {per_single / per_batched:.1f}x")
+    print(f"  throughput ratio, all {totals[2]} children: {totals[1] / totals[0]:.1f}x (target >= 3x; "
+          "bounded by the children per node, since the shared prompt dominates)")
     share = await search_share(llm)
     search = share["wall"] - share["llm"]
     per = share["expansions"]
-    print(f"RAP, 2 iterations on one step-4 instance: {share['calls']} LLM calls, {per} expansions")
+    print(f"RAP, 1 iteration on one step-4 instance: {share['calls']} LLM calls, {per} expansions")
     print(f"  per expansion: LLM {share['llm'] / per:.2f} s, search {search / per * 1000:.1f} ms "
           f"-> LLM {share['llm'] / share['wall']:.1%} of the time, search {search / share['wall']:.1%}")
     await llm.aclose()

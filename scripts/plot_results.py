@@ -4,13 +4,15 @@
     python scripts/plot_results.py runs/game24/* --out game24.png
 
 Each run directory is drawn by the first plot kind that recognises it (see ``PLOT_KINDS``);
-runs of different kinds go to side-by-side panels of one figure. Today's kind:
+runs of different kinds go to side-by-side panels of one figure. The kinds:
 
-- ``success_by_step``: success rate against environment steps (Game of 24, from
-  ``summary.json``'s ``success_by_step``).
+- ``tictactoe_score``: O's score (+1 win, 0 tie, -1 loss) against training games, for each
+  evaluation (line) and each training game (dots), as the paper's Tic-Tac-Toe figure;
+- ``success_by_step``: success rate against environment steps (Game of 24, BlocksWorld,
+  ALFWorld trials; from ``summary.json``'s ``success_by_step``).
 
-To add a kind (e.g. a Tic-Tac-Toe score curve), write ``recognise(run_dir) -> bool`` and
-``draw(ax, run_dir, label)`` and append a ``PlotKind`` to ``PLOT_KINDS``.
+To add a kind, write ``recognise(run_dir) -> bool`` and ``draw(ax, run_dir, label)`` and
+put a ``PlotKind`` in ``PLOT_KINDS`` (the first that recognises a run draws it).
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # rafa_core from a clone
 
 
 def read_summary(run_dir: Path) -> dict[str, Any] | None:
@@ -57,6 +61,25 @@ def draw_success_by_step(ax, run_dir: Path, label: str) -> None:
     ax.set_xlim(1, max(steps[-1], 2))
 
 
+# -- kind: Tic-Tac-Toe score against training games ---------------------------------------------
+def is_tictactoe_run(run_dir: Path) -> bool:
+    return "O_MPC" in read_config(run_dir)
+
+
+def draw_tictactoe_score(ax, run_dir: Path, label: str) -> None:
+    from rafa_core.tictactoe.results import score_curve
+
+    evals = score_curve(run_dir, "eval")
+    train = score_curve(run_dir, "train")
+    simulated = " [simulated]" if (read_summary(run_dir) or {}).get("simulated") else ""
+    line = ax.plot([x for x, _ in evals], [y for _, y in evals], marker="o", label=f"{label}{simulated}")[0]
+    if train:
+        ax.scatter([x for x, _ in train], [y for _, y in train], s=12, alpha=0.4, color=line.get_color())
+    ax.set_xlabel("training games")
+    ax.set_ylabel("O score (+1 win, 0 tie, -1 loss)")
+    ax.set_ylim(-1.05, 1.05)
+
+
 @dataclass(frozen=True)
 class PlotKind:
     name: str
@@ -66,12 +89,15 @@ class PlotKind:
 
 
 PLOT_KINDS: tuple[PlotKind, ...] = (
+    PlotKind("tictactoe_score", "Tic-Tac-Toe: O's score vs training games", is_tictactoe_run, draw_tictactoe_score),
     PlotKind("success_by_step", "Success rate vs environment steps", has_success_by_step, draw_success_by_step),
 )
 
 
 def default_label(run_dir: Path) -> str:
     config = read_config(run_dir)
+    if "O_MPC" in config:
+        return f"X={config.get('X')} vs O={config.get('O')} (O_MPC={config.get('O_MPC')})"
     if config.get("planning"):
         parts = [config["planning"]]
         if config.get("feedback"):
@@ -98,7 +124,8 @@ def plot(run_dirs: list[Path], out: Path, labels: list[str] | None = None, title
     for i, run_dir in enumerate(run_dirs):
         kind = kind_of(run_dir)
         if kind is None:
-            raise SystemExit(f"error: {run_dir} has no results this script can plot (no summary.json?)")
+            print(f"error: {run_dir} has no results this script can plot (no summary.json?)", file=sys.stderr)
+            raise SystemExit(2)
         label = labels[i] if labels and i < len(labels) else default_label(run_dir)
         grouped.setdefault(kind.name, []).append((run_dir, label))
     kinds = [k for k in PLOT_KINDS if k.name in grouped]

@@ -65,12 +65,13 @@ def test_oracle_wins_every_game_within_20_steps(data, tmp_path, monkeypatch, cap
     assert "SUCCESS: 12" in world and "ACCURACY: 1.0" in world
 
 
-NOISY = ["--backend", "oracle:0.5", "--num_trials", "2", "--concurrency", "2", "--seed", "3"]
+NOISY = ["--backend", "oracle:0.5", "--num_trials", "2", "--num_envs", "6", "--concurrency", "2", "--seed", "3"]
+GAMES = 6
 
 
 @pytest.fixture(scope="module")
 def noisy_run(data, tmp_path_factory) -> Path:
-    """One uninterrupted noisy run (2 trials, 12 games), shared by two tests."""
+    """One uninterrupted noisy run (2 trials, 6 games), shared by three tests."""
     out = tmp_path_factory.mktemp("noisy")
     mp = pytest.MonkeyPatch()
     try:
@@ -86,7 +87,7 @@ def test_noisy_proposer_fails_some_and_their_reflections_reach_trial_1(noisy_run
     trial0 = {r["game"]: r for r in recs if r["trial"] == 0}
     trial1 = {r["game"]: r for r in recs if r["trial"] == 1}
     failed = {g for g, r in trial0.items() if not r["success"]}
-    assert failed and len(failed) < 12
+    assert len(trial0) == GAMES and failed and len(failed) < GAMES
     assert set(trial1) == failed  # solved games are not replayed
     reflections = [json.loads(line) for line in (tmp_path / "reflections.jsonl").read_text().splitlines()]
     assert {r["game"] for r in reflections if r["trial"] == 0} == failed
@@ -97,9 +98,9 @@ def test_noisy_proposer_fails_some_and_their_reflections_reach_trial_1(noisy_run
     log1 = (tmp_path / "trial_1.log").read_text()
     assert log1.count("[memory trial 0]") == len(failed)
     results = json.loads((tmp_path / "env_results_trial_1.json").read_text())
-    assert sum(r["skip"] for r in results) == 12 - len(failed)
+    assert sum(r["skip"] for r in results) == GAMES - len(failed)
     world = (tmp_path / "world.log").read_text()
-    assert f"SUCCESS: {12 - len(failed)}\n" in world and "***** Trial #1 *****" in world
+    assert f"SUCCESS: {GAMES - len(failed)}\n" in world and "***** Trial #1 *****" in world
 
 
 def test_kill_and_resume_gives_the_uninterrupted_results(data, noisy_run, tmp_path):
@@ -111,13 +112,13 @@ def test_kill_and_resume_gives_the_uninterrupted_results(data, noisy_run, tmp_pa
     log = broken / "episodes.jsonl"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
-        if log.exists() and len(log.read_text().splitlines()) >= 3:
+        if log.exists() and len(log.read_text().splitlines()) >= 2:
             break
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     killed_at = len(log.read_text().splitlines())
-    assert 3 <= killed_at < 12, "the kill should land in the middle of trial 0"
+    assert 2 <= killed_at < GAMES, "the kill should land in the middle of trial 0"
     subprocess.run(cmd + ["--out", str(broken)], env=env, check=True, capture_output=True, timeout=300)
 
     def outcome(out: Path) -> dict[str, tuple]:
@@ -158,3 +159,20 @@ def test_unparsable_answers_fall_back_to_the_best_admissible_command(data, tmp_p
     log = (tmp_path / "trial_0.log").read_text()
     assert "falling back to the closest admissible command" in log
     assert "[proposer: fallback " in log
+
+
+def test_start_trial_num_and_is_resume(data, noisy_run, tmp_path, monkeypatch):
+    from rafa_core.llm.base import UserError
+
+    before = (noisy_run / "episodes.jsonl").read_text()
+    # Continue the finished run in place: nothing is played again.
+    monkeypatch.setenv("ALFWORLD_DATA", str(data))
+    argv = ["--data", str(data), "--no-cache", "--progress", "false", *NOISY,
+            "--is_resume", "--resume_dir", str(noisy_run), "--start_trial_num", "1"]
+    assert asyncio.run(main(argv, default_config=REPO / "alfworld" / "base_config.yaml")) == 0
+    assert (noisy_run / "episodes.jsonl").read_text() == before
+    # A fresh directory has no trial 0 to start after.
+    with pytest.raises(UserError, match="start_trial_num 1: trial 0 is incomplete"):
+        run(data, tmp_path / "fresh", *NOISY, "--start_trial_num", "1", monkeypatch=monkeypatch)
+    with pytest.raises(UserError, match="--resume_dir"):
+        run(data, tmp_path / "x", "--is_resume", monkeypatch=monkeypatch)

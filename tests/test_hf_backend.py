@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from rafa_core.llm import Usage, UserError
+from rafa_core.llm import BackendOptions, Usage, UserError, make_llm
 from rafa_core.llm.hf import (
     LOCAL_INSTALL_HINT,
     HFLLM,
@@ -127,6 +127,8 @@ def test_a_killed_conversion_leaves_no_cache_behind(tmp_path):
 def test_missing_model_path_is_a_user_error(tmp_path):
     with pytest.raises(UserError, match="model path not found"):
         HFLLM(str(tmp_path / "no" / "such" / "model"))
+    with pytest.raises(UserError, match="model path not found"):
+        make_llm(f"hf:{tmp_path / 'absent'}", BackendOptions())  # the registry's path
 
 
 def test_missing_gguf_file_is_a_user_error(tmp_path):
@@ -254,7 +256,9 @@ def test_batched_loglik_matches_one_at_a_time(local):
 
 @pytest.mark.slow
 def test_concurrent_generates_are_batched_and_match_sequential(local):
-    prompts = [f"Name one fruit that starts with the letter {letter}." for letter in "ABCD"]
+    prompts = [f"Name one fruit that starts with the letter {letter}." for letter in "ABC"]
+    prompts.append("Name one fruit that starts with the letter E, and say why you like it so much.")
+    # (prompts of different lengths: the batch is left-padded)
 
     async def concurrent():
         return await asyncio.gather(*(local.generate(p, temperature=0.0, max_tokens=8) for p in prompts))
@@ -278,3 +282,8 @@ def test_second_local_load_reads_the_converted_model_from_disk(local, model_cach
     assert second.stats.loaded_from == "converted cache"
     [b] = _greedy(local, PROMPT, max_tokens=6)
     assert a.text == b.text  # the same weights
+
+    # The converted directory is an ordinary transformers model: hf:<path> loads it.
+    plain = make_llm(f"hf:{converted[0].parent}", BackendOptions())
+    [c] = _greedy(plain, PROMPT, max_tokens=6)
+    assert plain.stats.loaded_from == "model" and c.text == b.text

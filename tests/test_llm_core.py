@@ -163,3 +163,17 @@ def test_scripted_answers_do_not_depend_on_call_order():
 def test_stop_strings_cut_scripted_answers():
     llm = ScriptedLLM(lambda t, r: "line one\nline two")
     assert asyncio.run(llm.generate("p", stop=["\n"]))[0].text == "line one"
+
+
+def test_one_backend_serves_several_event_loops_under_contention():
+    async def burst(llm):
+        return await asyncio.gather(*(llm.generate(f"p{i}") for i in range(12)))
+
+    class Slow(ScriptedLLM):
+        async def _generate(self, prompt, **kw):
+            await asyncio.sleep(0.001)
+            return await super()._generate(prompt, **kw)
+
+    llm = Slow(lambda t, r: "x", concurrency=2)
+    assert len(asyncio.run(burst(llm))) == 12
+    assert len(asyncio.run(burst(llm))) == 12  # a new loop: the old semaphore is not reused

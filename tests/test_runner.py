@@ -74,6 +74,13 @@ def test_a_different_config_is_refused_but_runtime_flags_may_change(tmp_path):
     assert (tmp_path / "config.json").read_text() == before  # nothing already written is lost
 
 
+def test_a_server_on_another_port_may_resume_but_another_model_may_not(tmp_path):
+    RunDir(tmp_path, {"llm": {"model": "m", "endpoint": "http://127.0.0.1:1/v1"}})
+    RunDir(tmp_path, {"llm": {"model": "m", "endpoint": "http://127.0.0.1:2/v1"}})
+    with pytest.raises(UserError, match="differs in: llm"):
+        RunDir(tmp_path, {"llm": {"model": "other", "endpoint": "http://127.0.0.1:2/v1"}})
+
+
 def test_budget_stops_cleanly_and_keeps_finished_episodes(tmp_path):
     usage = Usage(max_cost=0.0)
     usage.record("gpt-4", 1, 0)  # already over the cap

@@ -41,8 +41,9 @@ from .trials import TrialLoop, TrialSettings
 # retired); its closest live successor. Reflections used GPT-4.
 ORIGINAL_DEFAULT = "gpt-3.5-turbo-instruct"
 ORIGINAL_REFLECT = "gpt-4"
-# Changing these does not change what a finished game computed, so a run may be extended.
-ALFWORLD_RUNTIME_KEYS = RUNTIME_KEYS | {"num_trials", "start_trial_num", "progress"}
+# Changing these does not change what a finished game computed (the config file's content is
+# recorded as alfworld_config), so a run may be extended or resumed with them changed.
+ALFWORLD_RUNTIME_KEYS = RUNTIME_KEYS | {"num_trials", "start_trial_num", "progress", "config"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -151,11 +152,9 @@ async def main(argv: list[str] | None = None, default_config: str | Path | None 
         reflect=reflect_llm.describe(),
         data=str(data),
         games=len(games),
-        rafa=vars(settings),
+        alfworld_config=config,
         backend_reason=describe_choice(args.backend, ORIGINAL_DEFAULT, args.base_url)[1],
     )
-    run_config.pop("config", None)
-    run_config["rafa"] = {k: v for k, v in vars(settings).items() if k not in {"concurrency", "progress", "start_trial", "num_trials"}}
     run_dir = RunDir(out, run_config, runtime_keys=ALFWORLD_RUNTIME_KEYS)
     try:
         summary = await TrialLoop(run_dir, games, llm, reflect_llm, usage, settings).run()

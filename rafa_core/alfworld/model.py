@@ -13,11 +13,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import difflib
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..llm.base import BaseLLM
+from ..llm.base import BaseLLM, Completion
 from .prompts import Turn, actor_prompt, critic_prompt, parse_action, parse_critic, parse_observation, world_prompt
 from .world import World
 
@@ -71,6 +73,16 @@ class Journal:
 
     first_prompt: str | None = None
     fallbacks: int = 0
+    # The episode's answers by request. After a real step whose observation the world model
+    # predicted, the new tree repeats prompts of the previous one (same history): they are
+    # answered once. A proposer prompt keeps its first draw of samples, like a cache would.
+    answers: dict[str, "asyncio.Future[list[Completion]]"] = field(default_factory=dict, repr=False)
+
+    async def ask(self, llm: BaseLLM, prompt: Any, **params: Any) -> list[Completion]:
+        key = json.dumps([prompt, params], sort_keys=True, ensure_ascii=False, default=str)
+        if key not in self.answers:
+            self.answers[key] = asyncio.ensure_future(llm.generate(prompt, **params))
+        return await self.answers[key]
 
 
 class AlfWorldModel:
@@ -96,14 +108,15 @@ class AlfWorldModel:
         prompt = actor_prompt(state.kind, state.intro, list(state.turns), self.reflections, self.reflection_style)
         if self.journal.first_prompt is None:
             self.journal.first_prompt = prompt
-        samples = await self.llm.generate(
-            prompt, n=cfg.samples, temperature=cfg.temperature, max_tokens=cfg.action_tokens, logprobs=True
+        samples = await self.journal.ask(
+            self.llm, prompt, n=cfg.samples, temperature=cfg.temperature, max_tokens=cfg.action_tokens, logprobs=True
         )
         ranked = rank_samples([(parse_action(c.text), c.mean_logprob) for c in samples])
         allowed = [c for c in state.admissible if c not in HIDDEN_COMMANDS]
         kept = [c for c in ranked if c in allowed]
         if not kept:
-            self.journal.fallbacks += not state.imagined
+            if not state.imagined:
+                self.journal.fallbacks += 1
             shown = "; ".join(repr(c.text.strip()[:40]) for c in samples[:3])
             state.notes.append(f"proposer: no admissible command among {len(samples)} samples ({shown}); "
                                "falling back to the closest admissible command")
@@ -120,7 +133,7 @@ class AlfWorldModel:
     # -- world model ----------------------------------------------------------------------
     async def predict(self, state: AlfState, action: str) -> AlfState:
         prompt = world_prompt(state.kind, state.intro, list(state.turns), action)
-        answer = (await self.llm.generate(prompt, n=1, temperature=0.0, max_tokens=self.config.observation_tokens))[0]
+        answer = (await self.journal.ask(self.llm, prompt, n=1, temperature=0.0, max_tokens=self.config.observation_tokens))[0]
         observation = parse_observation(answer.text)
         notes = []
         if not observation:
@@ -141,7 +154,7 @@ class AlfWorldModel:
     # -- critic ---------------------------------------------------------------------------
     async def evaluate(self, state: AlfState) -> float | None:
         prompt = critic_prompt(state.kind, state.intro, list(state.turns), self.reflections)
-        answer = (await self.llm.generate(prompt, n=1, temperature=0.0, max_tokens=self.config.critic_tokens))[0]
+        answer = (await self.journal.ask(self.llm, prompt, n=1, temperature=0.0, max_tokens=self.config.critic_tokens))[0]
         line, value = parse_critic(answer.text)
         if value is None:
             state.notes.append(f"critic: no value k/N in {answer.text.strip()[:60]!r}; keeping the previous value")

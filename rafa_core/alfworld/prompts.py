@@ -226,17 +226,23 @@ def read_game_section(prompt: str) -> GameSection:
 
 
 # -- parsing model answers ------------------------------------------------------------------
+# Longer answers are cut here: a runaway answer then costs milliseconds to read and to
+# compare with the admissible commands (difflib is quadratic in the lengths it compares).
+MAX_LINE_CHARS = 1000  # an observation or critic line is a few hundred characters at most
+MAX_COMMAND_CHARS = 200  # a command is under 80
+
+
 def first_line(text: str) -> str:
     for line in (text or "").splitlines():
         if line.strip():
-            return line.strip()
+            return line.strip()[:MAX_LINE_CHARS]
     return ""
 
 
 def parse_action(text: str) -> str:
     """A command from a proposer answer ('' when there is none). Tolerates '> ', quotes,
     a trailing period, 'Action:' prefixes, and the older ``put X in/on Y`` form."""
-    line = first_line(text)
+    line = first_line(text)[:MAX_COMMAND_CHARS]
     line = re.sub(r"^(?:>\s*|(?:action|command|next command)\s*:\s*)+", "", line, flags=re.IGNORECASE)
     line = line.strip().strip("`\"'").rstrip(".").strip().lower()
     line = re.sub(r"\s+", " ", line)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..agent import RAFAAgent
-from ..llm.base import BaseLLM
+from ..llm.base import BaseLLM, UserError
 from ..llm.usage import Usage
 from ..memory import Memory
 from ..runner import JsonlLog, RunDir, Runner, summarize, write_json_atomic
@@ -43,6 +43,9 @@ class TrialSettings:
     discount: float = 0.9
     samples: int = 6
     memory_size: int = 3
+    action_tokens: int = 32
+    observation_tokens: int = 80
+    critic_tokens: int = 96
     concurrency: int = 1
     progress: bool = True
 
@@ -136,8 +139,6 @@ class TrialLoop:
                     break
             missing = [z for z in todo if z not in self.records(trial)]
             if missing:  # only possible for trials before --start_trial_num
-                from ..llm.base import UserError
-
                 raise UserError(
                     f"--start_trial_num {self.settings.start_trial}: trial {trial} is incomplete in "
                     f"{self.run_dir.path} ({len(missing)} games missing); resume from an earlier trial"
@@ -158,7 +159,9 @@ class TrialLoop:
         journal = Journal()
         env = self.games.make_env()
         context = EpisodeContext(env)
-        config = ModelConfig(samples=self.settings.samples, breadth=self.settings.breadth)
+        s = self.settings
+        config = ModelConfig(samples=s.samples, breadth=s.breadth, action_tokens=s.action_tokens,
+                             observation_tokens=s.observation_tokens, critic_tokens=s.critic_tokens)
         agent = RAFAAgent(
             planner=self.planner,
             make_model=lambda mem: AlfWorldModel(

@@ -95,11 +95,11 @@ def resolve_backend(args: argparse.Namespace) -> tuple[str, str]:
     """(backend string, why) from --backend, --base-url, --model_path / --model_name."""
     if args.backend:
         return args.backend, "chosen with --backend"
-    served = args.model_name or args.model_path
     if args.base_url:
-        if not served:
-            raise UserError("with --base-url, name the served model with --model_name or --backend")
-        return served, f"--model_name served at {args.base_url}"
+        if args.model_name or args.model_path:
+            served = MODEL_ALIASES.get((args.model_name or "").lower(), args.model_name or args.model_path)
+            return served, f"--model_name served at {args.base_url}"
+        return MODEL_ALIASES["vicuna"], f"the original's default model, served at {args.base_url}"
     if args.model_path:
         return f"hf:{args.model_path}", "--model_path, loaded with transformers"
     if args.model_name:

@@ -114,11 +114,13 @@ class TreePlanner:
         if chosen is None:
             return Plan(actions=[], value=best.mean_reward, tree={"best": trajectory_json(best), "why": "no action"})
         self.chosen = chosen
-        expected = chosen.state.atoms if isinstance(chosen.state, Situation) and chosen.evaluated else None
+        predicted = chosen.state if isinstance(chosen.state, Situation) and chosen.evaluated else None
+        expected = predicted.atoms if predicted is not None else None
         log = {
             "best": trajectory_json(best),
             "why": why,
             "expected": render_state(expected) if expected is not None else None,
+            "world_model_said": predicted.raw if predicted is not None else None,
             "tree": self.tree.stats(),
         }
         return Plan(actions=[chosen.action], value=best.mean_reward, tree=log)
@@ -126,7 +128,9 @@ class TreePlanner:
     async def observe(self, action: Action, true_state: Situation) -> bool:
         node = self.chosen
         if node is None or node.action != action:
-            node = next(c for c in self.current.children or [] if c.action == action)
+            node = next((c for c in self.current.children or [] if c.action == action), None)
+        if node is None:
+            raise RuntimeError(f"acted {action}, which is not a child of the current node")
         matched = await self.tree.observe(node, true_state)
         self.current, self.chosen = node, None
         return matched

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from ..llm.registry import BackendOptions
 from ..llm.scripted import ScriptedLLM, ScriptedRequest
-from .domain import Action, Atom, DistanceTable, State, applicable_actions, apply, is_applicable
+from .domain import Atom, DistanceTable, State, applicable_actions, apply, is_applicable
 from .text import parse_action, parse_facts, parse_state, render_change
 
 GARBAGE = "I think something about the blocks changed, maybe."
@@ -31,9 +31,9 @@ def _last(pattern: re.Pattern[str], text: str) -> str | None:
     return found[-1] if found else None
 
 
-def nearest_goal_state(state: State, goal: frozenset[Atom]) -> State | None:
-    table = DistanceTable().distances(state)
-    candidates = [(d, sorted(s)) for s, d in table.items() if goal <= s and s != state]
+def nearest_goal_state(state: State, goal: frozenset[Atom], table: DistanceTable) -> State | None:
+    distances = table.distances(state)
+    candidates = [(d, sorted(s)) for s, d in distances.items() if goal <= s and s != state]
     return frozenset(tuple(a) for a in min(candidates)[1]) if candidates else None
 
 
@@ -42,6 +42,7 @@ class WorldModelRule:
     error_rate: float = 0.0
     false_goal: bool = False
     goal: frozenset[Atom] = frozenset()  # what the false-goal variant claims
+    table: DistanceTable = field(default_factory=DistanceTable)  # BFS cache
 
     def __call__(self, prompt: str, request: ScriptedRequest) -> str:
         state_text, action_text = _last(_LAST_STATE, prompt), _last(_LAST_ACTION, prompt)
@@ -50,7 +51,7 @@ class WorldModelRule:
         if state is None or action is None or not is_applicable(state, action):
             return GARBAGE
         if self.false_goal:
-            target = nearest_goal_state(state, self.goal)
+            target = nearest_goal_state(state, self.goal, self.table)
             if target is not None:
                 return render_change(state, target)
         if self.error_rate and request.rng.random() < self.error_rate:

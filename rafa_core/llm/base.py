@@ -122,6 +122,7 @@ class _Shared:
 
     semaphore: asyncio.Semaphore | None
     concurrency: int
+    loop: asyncio.AbstractEventLoop | None = None
 
 
 class BaseLLM:
@@ -194,7 +195,7 @@ class BaseLLM:
         if self.cache is not None:
             for i, key in enumerate(keys):
                 hit = self.cache.get(key)
-                if hit is not None:
+                if hit is not None and isinstance(hit.get("text"), str):  # else: a miss
                     results[i] = Completion.from_json(hit, cached=True)
         missing = [i for i, c in enumerate(results) if c is None]
         hits = n - len(missing)
@@ -239,7 +240,7 @@ class BaseLLM:
         if self.cache is not None:
             for i, key in enumerate(keys):
                 hit = self.cache.get(key)
-                if hit is not None:
+                if hit is not None and isinstance(hit.get("loglik"), (int, float)):  # else: a miss
                     scores[i] = float(hit["loglik"])
         missing = [i for i, s in enumerate(scores) if s is None]
         if len(missing) < len(continuations):
@@ -284,10 +285,13 @@ class BaseLLM:
         raise NotImplementedError
 
     def _limit(self) -> asyncio.Semaphore:
-        # Created lazily so it binds to the running event loop.
+        # One semaphore per event loop: a backend may serve several asyncio.run() calls
+        # (tests, scripts), and a semaphore is bound to the loop that first waited on it.
         shared = self._shared
-        if shared.semaphore is None:
+        loop = asyncio.get_running_loop()
+        if shared.semaphore is None or shared.loop is not loop:
             shared.semaphore = asyncio.Semaphore(shared.concurrency)
+            shared.loop = loop
         return shared.semaphore
 
 

@@ -24,6 +24,7 @@ class ResponseCache:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
+        self._reported: set[str] = set()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -57,17 +58,42 @@ class ResponseCache:
             except sqlite3.DatabaseError as exc2:
                 raise UserError(f"cache {self.path} cannot be rebuilt: {exc2}")
 
-    def get(self, key: str) -> Any | None:
+    def get(self, key: str) -> dict[str, Any] | None:
+        """The entry for ``key``, or None.  An unreadable entry (damaged after the file was
+        opened) is reported, not used: it counts as a miss and the fresh answer replaces it."""
         with self._lock:
-            row = self._conn.execute("SELECT value FROM responses WHERE key = ?", (key,)).fetchone()
-        return json.loads(row[0]) if row else None
+            try:
+                row = self._conn.execute("SELECT value FROM responses WHERE key = ?", (key,)).fetchone()
+            except sqlite3.DatabaseError as exc:
+                self._report(f"cannot be read ({exc})")
+                return None
+        if row is None:
+            return None
+        try:
+            value = json.loads(row[0])
+        except (TypeError, ValueError):
+            value = None
+        if not isinstance(value, dict):
+            self._report("holds unreadable entries")
+            return None
+        return value
 
     def put(self, key: str, value: Any) -> None:
         blob = json.dumps(value, ensure_ascii=False)
         with self._lock:
-            self._conn.execute(
-                "INSERT OR REPLACE INTO responses (key, value) VALUES (?, ?)", (key, blob)
-            )
+            try:
+                self._conn.execute(
+                    "INSERT OR REPLACE INTO responses (key, value) VALUES (?, ?)", (key, blob)
+                )
+            except sqlite3.DatabaseError as exc:
+                self._report(f"cannot be written ({exc})")
+
+    def _report(self, problem: str) -> None:
+        """One stderr line per kind of problem (a damaged cache would otherwise flood it)."""
+        if problem not in self._reported:
+            self._reported.add(problem)
+            print(f"warning: cache {self.path} {problem}; those entries are ignored and asked again",
+                  file=sys.stderr)
 
     def __len__(self) -> int:
         with self._lock:

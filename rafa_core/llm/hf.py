@@ -31,12 +31,16 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Hashable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Hashable, Sequence
 from urllib.parse import urlparse
 
 from .base import BaseLLM, Completion, GenerationResult, Prompt, UserError, as_messages, as_text
+
+if TYPE_CHECKING:
+    from .cache import ResponseCache
+    from .usage import Usage
 
 LOCAL_BACKEND = "local"
 LOCAL_MODEL_NAME = "SmolLM2-135M-Instruct"
@@ -151,6 +155,9 @@ class _Batcher:
 # ---------------------------------------------------------------------------------------
 # Loading
 # ---------------------------------------------------------------------------------------
+# What transformers raises for a model it cannot read (missing files, bad config, no gguf).
+_LOAD_ERRORS = (OSError, ValueError, KeyError, RuntimeError, ImportError)
+
 @dataclass
 class _Loaded:
     model: Any
@@ -158,7 +165,9 @@ class _Loaded:
     device: Any  # where input tensors go (the embedding layer's device)
     pad_id: int
     eos_ids: list[int]
-    cache_arg: str  # the forward() keyword for a KV cache: "cache" (newer) or "past_key_values"
+    # forward() keywords, renamed across transformers versions:
+    cache_arg: str  # the KV cache: "cache" (5.x) or "past_key_values"
+    last_logits_only: dict[str, int]  # compute logits for the last position only, if supported
 
 
 def prefer_sleeping_openmp_threads() -> None:
@@ -210,7 +219,7 @@ def _placement(device_map: str | None, dtype: Any, tp_plan: str | None = None) -
 
 def _hub_reachable(timeout: float = 3.0) -> bool:
     """A quick connect to the Hub, so a machine without network fails fast, not after retries."""
-    if os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0") or os.environ.get("TRANSFORMERS_OFFLINE", "") not in ("", "0"):
+    if any(os.environ.get(flag, "") not in ("", "0") for flag in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")):
         return False
     url = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
     port = url.port or (443 if url.scheme == "https" else 80)
@@ -219,6 +228,14 @@ def _hub_reachable(timeout: float = 3.0) -> bool:
             return True
     except OSError:
         return False
+
+
+def _require_torch_and_transformers() -> None:
+    try:
+        import torch  # noqa: F401
+        import transformers  # noqa: F401
+    except ImportError as exc:
+        raise UserError(f"the hf and local backends need torch and transformers ({exc}): pip install 'rafa_core[hf]'") from None
 
 
 def _from_pretrained(source: str, placement: dict[str, Any], **extra: Any) -> tuple[Any, Any]:
@@ -238,7 +255,7 @@ def _load_model_and_tokenizer(
     if path.exists():
         try:
             return _from_pretrained(str(path), placement, **extra)
-        except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        except _LOAD_ERRORS as exc:
             raise UserError(f"cannot load model from {path}: {_one_line(exc)}") from None
     try:
         return _from_pretrained(spec, placement, local_files_only=True, **extra)
@@ -251,7 +268,7 @@ def _load_model_and_tokenizer(
         )
     try:
         return _from_pretrained(spec, placement, **extra)
-    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+    except _LOAD_ERRORS as exc:
         raise UserError(f"cannot load Hugging Face model {spec!r}: {_one_line(exc)}") from None
 
 
@@ -261,6 +278,7 @@ def _finish_loading(model: Any, tokenizer: Any) -> _Loaded:
     eos_ids = [eos] if isinstance(eos, int) else list(eos or [])
     if tokenizer.eos_token_id is not None and tokenizer.eos_token_id not in eos_ids:
         eos_ids.append(tokenizer.eos_token_id)
+    forward_params = inspect.signature(model.forward).parameters
     pad_id = tokenizer.pad_token_id
     if pad_id is None:
         pad_id = eos_ids[0] if eos_ids else 0
@@ -270,7 +288,10 @@ def _finish_loading(model: Any, tokenizer: Any) -> _Loaded:
         device=model.get_input_embeddings().weight.device,
         pad_id=int(pad_id),
         eos_ids=eos_ids,
-        cache_arg="cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values",
+        cache_arg="cache" if "cache" in forward_params else "past_key_values",
+        last_logits_only=next(
+            ({name: 1} for name in ("logits_to_keep", "num_logits_to_keep") if name in forward_params), {}
+        ),
     )
 
 
@@ -409,6 +430,7 @@ class _Engine:
     def loaded(self) -> _Loaded:
         if self._loaded is None:
             prefer_sleeping_openmp_threads()
+            _require_torch_and_transformers()
             start = time.perf_counter()
             self._loaded, origin = self._load()
             self.stats.load_seconds = time.perf_counter() - start
@@ -419,9 +441,9 @@ class _Engine:
         self._loaded = None
 
     def run_group(self, kind: str, key: Hashable, payloads: list[Any]) -> list[Any]:
+        lm = self.loaded()  # first: it may set up how torch is imported
         import torch
 
-        lm = self.loaded()
         self.stats.batches += 1
         self.stats.requests += len(payloads)
         self.stats.largest_batch = max(self.stats.largest_batch, len(payloads))
@@ -522,23 +544,24 @@ class _Engine:
         scores and the number of tokens processed for it.
         """
         tokenizer = lm.tokenizer
-        prefixes = list(dict.fromkeys(p.prefix for p in payloads))
-        prefix_ids = [self._prefix_ids(lm, p) for p in prefixes]
+        which: dict[str, int] = {}  # distinct prefix -> its index
+        for payload in payloads:
+            which.setdefault(payload.prefix, len(which))
+        prefix_ids = [self._prefix_ids(lm, prefix) for prefix in which]
         row_prefix: list[int] = []
         row_ids: list[list[int]] = []
         for payload in payloads:
-            which = prefixes.index(payload.prefix)
+            owner = which[payload.prefix]
             for continuation in payload.continuations:
-                row_prefix.append(which)
-                row_ids.append(list(tokenizer(continuation, add_special_tokens=False)["input_ids"]))
+                row_prefix.append(owner)
+                row_ids.append(_continuation_ids(tokenizer, payload.prefix, prefix_ids[owner], continuation))
         scores = self._score_rows(lm, prefix_ids, row_prefix, row_ids)
         results, row = [], 0
         for payload in payloads:
-            count = len(payload.continuations)
-            mine = scores[row : row + count]
-            tokens = len(prefix_ids[prefixes.index(payload.prefix)]) + sum(len(r) for r in row_ids[row : row + count])
-            results.append((mine, tokens))
-            row += count
+            rows = slice(row, row + len(payload.continuations))
+            tokens = len(prefix_ids[which[payload.prefix]]) + sum(len(ids) for ids in row_ids[rows])
+            results.append((scores[rows], tokens))
+            row = rows.stop
         return results
 
     @staticmethod
@@ -568,7 +591,7 @@ class _Engine:
             attention_mask=mask,
             position_ids=_positions(mask),
             use_cache=True,
-            logits_to_keep=1,
+            **lm.last_logits_only,
         )
         self.stats.forward_passes += 1
         first_logprobs = out.logits[:, -1, :].float().log_softmax(-1)  # predicts each first token
@@ -600,6 +623,21 @@ class _Engine:
             for i, value in zip(chunk, chunk_scores.tolist()):
                 scores[i] = float(value)
         return scores
+
+
+def _continuation_ids(tokenizer: Any, prefix: str, prefix_ids: list[int], continuation: str) -> list[int]:
+    """The continuation's tokens as the model would see them after the prefix.
+
+    Tokenizing prefix + continuation together and cutting off the prefix keeps a
+    SentencePiece tokenizer from adding a spurious leading space to the continuation; when
+    a token straddles the boundary the continuation is tokenized on its own instead.
+    """
+    if not continuation:
+        return []
+    whole = list(tokenizer(prefix + continuation)["input_ids"]) if prefix else []
+    if whole[: len(prefix_ids)] == prefix_ids and len(whole) > len(prefix_ids):
+        return whole[len(prefix_ids) :]
+    return list(tokenizer(continuation, add_special_tokens=False)["input_ids"])
 
 
 def _left_pad(rows: list[list[int]], pad_id: int, device: Any) -> tuple[Any, Any]:
@@ -666,8 +704,8 @@ class _Runtime:
     engine: _Engine
     executor: ThreadPoolExecutor
     max_batch: int
+    stats: BatchStats
     batcher: _Batcher | None = None
-    stats: BatchStats = field(default_factory=BatchStats)
 
     def batcher_for_running_loop(self) -> _Batcher:
         loop = asyncio.get_running_loop()
@@ -695,8 +733,8 @@ class HFLLM(BaseLLM):
         device_map: str | None = "auto",
         dtype: Any = None,
         max_batch: int = 16,
-        usage: Any = None,
-        cache: Any = None,
+        usage: Usage | None = None,
+        cache: ResponseCache | None = None,
         concurrency: int = 8,
         name: str | None = None,
         model_name: str | None = None,
@@ -719,6 +757,7 @@ class HFLLM(BaseLLM):
             raise UserError(f"model path not found: {spec}")
         if gguf_file and not (path / gguf_file).is_file():
             raise UserError(f"GGUF file not found: {path / gguf_file}")
+        prefer_sleeping_openmp_threads()  # must precede the first import of torch
         self.source = spec
         self.gguf_file = gguf_file
         self.conversion_cache = conversion_cache
@@ -754,7 +793,7 @@ class HFLLM(BaseLLM):
             directory, fresh = ensure_converted(gguf, self.conversion_cache, _convert_gguf)
             try:
                 model, tokenizer = _from_pretrained(str(directory), placement)
-            except (OSError, ValueError, KeyError, RuntimeError) as exc:
+            except _LOAD_ERRORS as exc:
                 raise UserError(
                     f"the converted model in {directory} cannot be loaded ({_one_line(exc)}); delete that directory to convert again"
                 ) from None

@@ -20,6 +20,8 @@ import functools
 import os
 import platform
 import random
+import subprocess
+import sys
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -41,9 +43,22 @@ def amx_unusable() -> bool:
 
     Some virtual machines do this; llama.cpp then picks its AMX kernels and dies with a
     protection fault on the first matrix product.  There we load models without llama.cpp's
-    extra buffer types (AMX, weight repacking), which is slower but correct.  Computed once,
-    before llama.cpp asks the kernel for AMX (which changes the answer of the probe).
+    extra buffer types (AMX, weight repacking), which is slower but correct.
+
+    The probe runs in a fresh interpreter: once a library in this process (torch, llama.cpp)
+    has asked the kernel for AMX, the in-process answer changes although AMX still faults.
     """
+    probe = "from rafa_core.llm.llamacpp import probe_amx_unusable as p; print(int(p()))"
+    try:
+        out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60,
+                             env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+        return out.stdout.strip() == "1"
+    except (OSError, subprocess.SubprocessError):
+        return probe_amx_unusable()
+
+
+def probe_amx_unusable() -> bool:
+    """The probe itself; only meaningful in a process that has not touched AMX yet."""
     if platform.system() != "Linux" or platform.machine() not in ("x86_64", "AMD64"):
         return False
     try:

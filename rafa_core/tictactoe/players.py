@@ -27,7 +27,9 @@ from .game import Board, Role, other, parse_board
 MAX_RETRIES = 3  # re-asks after an answer with no empty cell, before a random empty cell
 MODEL_KINDS = ("dynamics", "opponent", "winner", "availability")
 # Answer lengths: enough for the format asked, short enough to stop a rambling model.
-MOVE_TOKENS, BOARD_TOKENS, WINNER_TOKENS, TEXT_TOKENS = 24, 48, 200, 256
+MOVE_TOKENS, BOARD_TOKENS, WINNER_TOKENS, TEXT_TOKENS = 24, 48, 200, 200
+# A model's answer is one block, like its examples' (which are separated by blank lines).
+END_OF_BLOCK = ["\n\n"]
 
 
 @dataclass
@@ -53,8 +55,10 @@ class Player(Protocol):
     def state_json(self) -> dict[str, Any]: ...
 
 
-async def ask(llm: BaseLLM, messages: Messages, temperature: float, max_tokens: int) -> str:
-    completions = await llm.generate(messages, temperature=temperature, max_tokens=max_tokens)
+async def ask(
+    llm: BaseLLM, messages: Messages, temperature: float, max_tokens: int, stop: list[str] | None = None
+) -> str:
+    completions = await llm.generate(messages, temperature=temperature, max_tokens=max_tokens, stop=stop)
     return completions[0].text if completions else ""
 
 
@@ -154,8 +158,9 @@ class LearnedState:
     plan: str = ""
     cache: StateCache[Board, int] = field(default_factory=StateCache)
     # The models' answers by prompt: one imagined question is asked once, however many
-    # search paths (and the learning check after the real move) reach it.
-    answers: dict[str, str] = field(default_factory=dict)
+    # search paths (and the learning check after the real move) reach it - also while the
+    # first ask is still in flight (a future), so concurrent paths make one call, not two.
+    answers: dict[str, "asyncio.Future[str]"] = field(default_factory=dict)
 
     def model_updated(self) -> None:
         self.cache.mark_stale()
@@ -184,11 +189,11 @@ class TicTacToeModel:
     max_retries: int = MAX_RETRIES
     log: list[dict[str, Any]] = field(default_factory=list)
 
-    async def ask(self, messages: Messages, max_tokens: int) -> str:
-        key = json.dumps([messages, max_tokens], ensure_ascii=False)
+    async def ask(self, messages: Messages, max_tokens: int, stop: list[str] | None = None) -> str:
+        key = json.dumps([messages, max_tokens, stop], ensure_ascii=False)
         if key not in self.learned.answers:
-            self.learned.answers[key] = await ask(self.llm, messages, self.temperature, max_tokens)
-        return self.learned.answers[key]
+            self.learned.answers[key] = asyncio.ensure_future(ask(self.llm, messages, self.temperature, max_tokens, stop))
+        return await self.learned.answers[key]
 
     # -- examples --------------------------------------------------------------------------------
     def examples(self, kind: str) -> list[dict[str, Any]]:
@@ -197,7 +202,7 @@ class TicTacToeModel:
 
     # -- the four models ---------------------------------------------------------------------------
     async def dynamics(self, before: Board, mover: Role, move: int) -> Board | None:
-        answer = await self.ask(P.dynamics_prompt(before, mover, move, self.examples("dynamics")), BOARD_TOKENS)
+        answer = await self.ask(P.dynamics_prompt(before, mover, move, self.examples("dynamics")), BOARD_TOKENS, END_OF_BLOCK)
         after = parse_board(answer)
         # A well-formed prediction adds exactly one mark of the mover; anything else is malformed.
         if after is None or not _one_more_mark(before, after, mover):
@@ -207,7 +212,7 @@ class TicTacToeModel:
 
     async def opponent(self, board: Board) -> int | None:
         mover = other(self.role)
-        answer = await self.ask(P.opponent_prompt(board, mover, self.examples("opponent")), MOVE_TOKENS)
+        answer = await self.ask(P.opponent_prompt(board, mover, self.examples("opponent")), MOVE_TOKENS, END_OF_BLOCK)
         move = P.first_position(answer)
         if move is None or not board.is_legal(move):
             self.log.append({"model": "opponent", "board": board.key(), "answer": answer, "prediction": None})
@@ -215,14 +220,14 @@ class TicTacToeModel:
         return move
 
     async def winner(self, board: Board) -> str | None:
-        answer = await self.ask(P.winner_prompt(board, self.examples("winner")), WINNER_TOKENS)
+        answer = await self.ask(P.winner_prompt(board, self.examples("winner")), WINNER_TOKENS, END_OF_BLOCK)
         verdict = P.parse_winner(answer)
         if verdict is None:
             self.log.append({"model": "winner", "board": board.key(), "answer": answer[-200:], "prediction": None})
         return verdict
 
     async def availability(self, board: Board) -> frozenset[int] | None:
-        answer = await self.ask(P.availability_prompt(board, self.examples("availability")), MOVE_TOKENS)
+        answer = await self.ask(P.availability_prompt(board, self.examples("availability")), MOVE_TOKENS, END_OF_BLOCK)
         empties = P.parse_empty_positions(answer)
         if empties is None:
             self.log.append({"model": "availability", "board": board.key(), "answer": answer, "prediction": None})
