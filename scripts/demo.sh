@@ -6,6 +6,8 @@
 # (e.g. --backend oracle for the simulated model, or --task_end_index 910).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The demo needs only the hf extra (no llama.cpp build, no ALFWorld engine).
+RAFA_EXTRAS=${RAFA_EXTRAS:-hf}
 source scripts/venv.sh
 # One torch thread: on a busy 2-core machine two threads spin against each other
 # (measured: 13x slower per token); on an idle one the difference is small.
