@@ -181,6 +181,21 @@ def summarize(
     return summary
 
 
+def print_summary(title: str, summary: dict[str, Any], out: str | Path, steps: Iterable[int]) -> None:
+    """The closing table of a run: success within k environment steps for the chosen k, usage."""
+    by_step = summary["success_by_step"]
+    last = len(by_step)
+    shown = sorted({k for k in steps if 1 <= k <= last} | ({last} if last else set()))
+    simulated = "  [SIMULATED backend]" if summary.get("simulated") else ""
+    print(f"\n{title}: {summary['successes']}/{summary['episodes']} solved ({summary['success_rate']:.1%}){simulated}")
+    print("  env steps k   " + "".join(f"{k:>7}" for k in shown))
+    print("  success <= k  " + "".join(f"{by_step[str(k)]:>7.1%}" for k in shown))
+    print(f"  LLM calls {summary['llm_calls']}, tokens {summary['prompt_tokens']} in / "
+          f"{summary['completion_tokens']} out, cache hits {summary['cache_hits']}, "
+          f"cost ${summary['cost_usd']:.4f}, wall {summary['wall_s']:.1f} s")
+    print(f"  run directory: {out}")
+
+
 # -- running -----------------------------------------------------------------------------------
 @dataclass
 class RunResult:

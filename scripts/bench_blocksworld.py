@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rafa_core.blocksworld.domain import applicable_actions, apply, state_from_stacks  # noqa: E402
+from rafa_core.blocksworld.domain import applicable_actions, apply  # noqa: E402
 from rafa_core.blocksworld.episodes import SearchSettings, run_rap  # noqa: E402
 from rafa_core.blocksworld.pddl_io import load_instance_set  # noqa: E402
 from rafa_core.blocksworld.prompts import PromptSet, action_continuation, plan_prefix  # noqa: E402

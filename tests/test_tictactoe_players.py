@@ -55,7 +55,6 @@ def test_base_oracle_x_beats_a_random_o_or_ties():
 def test_noisy_dynamics_is_corrected_by_a_training_game():
     noisy = oracle_llm(OracleErrors(dynamics=1.0))  # every unseen board prediction is wrong
     o = RAFAPlayer(noisy, "O", breadth=2, max_depth=1)
-    before, after = Board.from_moves([("X", 1)]), Board.from_moves([("X", 1), ("O", 5)])
 
     def predict(board, role, move):
         return asyncio.run(o.model(session=None).dynamics(board, role, move))

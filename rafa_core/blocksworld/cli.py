@@ -31,7 +31,7 @@ from ..cli import (
 from ..llm.base import BaseLLM, UserError
 from ..llm.registry import BackendOptions
 from ..llm.usage import Usage
-from ..runner import RUNTIME_KEYS, RunDir, Runner
+from ..runner import RUNTIME_KEYS, RunDir, Runner, print_summary
 from .distributed import DistContext, init_distributed, shutdown_distributed
 from .episodes import SearchSettings, run_rafa, run_rap
 from .oracle import make_oracle
@@ -162,21 +162,6 @@ def print_trajectory(method: str, instance: Instance, record: dict[str, Any]) ->
               f" ({episode['wrong_predictions']} wrong predictions)")
 
 
-def print_summary(method: str, summary: dict[str, Any], out: str) -> None:
-    by_step = summary["success_by_step"]
-    last = len(by_step)
-    shown = sorted({k for k in (1, 2, 4, 6, 8, 12, 20, 40, 60) if k <= last} | {last})
-    simulated = "  [SIMULATED backend]" if summary.get("simulated") else ""
-    print(f"\nBlocksWorld {METHODS[method]}: {summary['successes']}/{summary['episodes']} solved "
-          f"({summary['success_rate']:.1%}){simulated}")
-    print("  env steps k   " + "".join(f"{k:>7}" for k in shown))
-    print("  success <= k  " + "".join(f"{by_step[str(k)]:>7.1%}" for k in shown))
-    print(f"  LLM calls {summary['llm_calls']}, tokens {summary['prompt_tokens']} in / "
-          f"{summary['completion_tokens']} out, cache hits {summary['cache_hits']}, "
-          f"cost ${summary['cost_usd']:.4f}, wall {summary['wall_s']:.1f} s")
-    print(f"  run directory: {out}")
-
-
 async def amain(method: str, argv: Sequence[str] | None = None, *, default_data: Path | None = None,
                 progress: bool = True) -> dict[str, Any] | None:
     """Parse flags and run every selected instance; returns the summary (None on idle ranks)."""
@@ -234,7 +219,7 @@ async def _run(method: str, args: argparse.Namespace, ctx: DistContext, *, progr
         if scratch is not None:
             scratch.cleanup()
     if speak:
-        print_summary(method, result.summary, out)
+        print_summary(f"BlocksWorld {METHODS[method]}", result.summary, out, steps=(1, 2, 4, 6, 8, 12, 20, 40, 60))
     return result.summary
 
 

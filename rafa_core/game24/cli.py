@@ -9,7 +9,7 @@ from typing import Any, Sequence
 
 from ..cli import add_shared_flags, announce_backend, build_llm, config_from_args, open_cache, positive_int, run_main, seed_everything
 from ..llm.usage import Usage
-from ..runner import RUNTIME_KEYS, RunDir, Runner
+from ..runner import RUNTIME_KEYS, RunDir, Runner, print_summary
 from .data import load_puzzles, select_indices
 from .episode import PLANNINGS, Game24Config, play
 from .model import Game24Settings
@@ -80,20 +80,6 @@ def run_name(args: argparse.Namespace, backend: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", name)
 
 
-def print_summary(summary: dict[str, Any], out: str) -> None:
-    by_step = summary["success_by_step"]
-    shown = [k for k in by_step if int(k) in (1, 2, 3, 5, 10, 15, 20) or int(k) == len(by_step)]
-    simulated = "  [SIMULATED backend]" if summary.get("simulated") else ""
-    print(f"\nGame of 24: {summary['successes']}/{summary['episodes']} solved "
-          f"({summary['success_rate']:.1%}){simulated}")
-    print("  steps k       " + "".join(f"{k:>7}" for k in shown))
-    print("  success <= k  " + "".join(f"{by_step[k]:>7.1%}" for k in shown))
-    print(f"  LLM calls {summary['llm_calls']}, tokens {summary['prompt_tokens']} in / "
-          f"{summary['completion_tokens']} out, cache hits {summary['cache_hits']}, "
-          f"cost ${summary['cost_usd']:.4f}, wall {summary['wall_s']:.1f} s")
-    print(f"  run directory: {out}")
-
-
 async def amain(argv: Sequence[str] | None = None, *, concurrent_candidates: bool = True,
                 progress: bool = True) -> dict[str, Any]:
     """Parse flags, run every puzzle of the range into the run directory; the summary."""
@@ -119,7 +105,7 @@ async def amain(argv: Sequence[str] | None = None, *, concurrent_candidates: boo
         result = await runner.run(indices, episode)
     finally:
         await llm.aclose()
-    print_summary(result.summary, out)
+    print_summary("Game of 24", result.summary, out, steps=(1, 2, 3, 5, 10, 15, 20))
     return result.summary
 
 
