@@ -177,3 +177,20 @@ def test_one_backend_serves_several_event_loops_under_contention():
     llm = Slow(lambda t, r: "x", concurrency=2)
     assert len(asyncio.run(burst(llm))) == 12
     assert len(asyncio.run(burst(llm))) == 12  # a new loop: the old semaphore is not reused
+
+
+def test_a_cache_locked_for_a_moment_is_waited_for_not_moved_aside(tmp_path, monkeypatch, capsys):
+    path = tmp_path / "c.sqlite"
+    ResponseCache(path).put("k", {"v": 1})
+    real_connect, failures = ResponseCache._connect, [2]
+
+    def busy_then_free(self):
+        if failures[0]:
+            failures[0] -= 1
+            raise sqlite3.OperationalError("database is locked")
+        return real_connect(self)
+
+    monkeypatch.setattr(ResponseCache, "_connect", busy_then_free)
+    assert ResponseCache(path).get("k") == {"v": 1}
+    assert not (tmp_path / "c.sqlite.corrupt").exists()
+    assert "warning" not in capsys.readouterr().err

@@ -6,12 +6,20 @@ import json
 import sqlite3
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 from .base import UserError
 
 _SCHEMA = "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+_BUSY_WAIT_S = 60.0
+
+
+def is_busy(exc: sqlite3.DatabaseError) -> bool:
+    """Another process holds the file for a moment: wait, this is not damage."""
+    message = str(exc).lower()
+    return isinstance(exc, sqlite3.OperationalError) and ("locked" in message or "busy" in message)
 
 
 class ResponseCache:
@@ -40,9 +48,21 @@ class ResponseCache:
         conn.execute("SELECT count(*) FROM responses").fetchone()
         return conn
 
+    def _connect_when_free(self) -> sqlite3.Connection:
+        deadline = time.monotonic() + _BUSY_WAIT_S
+        while True:
+            try:
+                return self._connect()
+            except sqlite3.DatabaseError as exc:
+                if not is_busy(exc):
+                    raise
+                if time.monotonic() > deadline:
+                    raise UserError(f"cache {self.path} stays locked by another process: {exc}")
+                time.sleep(0.05)
+
     def _open_or_rebuild(self) -> sqlite3.Connection:
         try:
-            return self._connect()
+            return self._connect_when_free()
         except sqlite3.DatabaseError as exc:
             aside = self.path.with_name(self.path.name + ".corrupt")
             print(
@@ -54,7 +74,7 @@ class ResponseCache:
                 if part.exists():
                     part.replace(Path(str(aside) + suffix))
             try:
-                return self._connect()
+                return self._connect_when_free()
             except sqlite3.DatabaseError as exc2:
                 raise UserError(f"cache {self.path} cannot be rebuilt: {exc2}")
 
@@ -65,7 +85,8 @@ class ResponseCache:
             try:
                 row = self._conn.execute("SELECT value FROM responses WHERE key = ?", (key,)).fetchone()
             except sqlite3.DatabaseError as exc:
-                self._report(f"cannot be read ({exc})")
+                if not is_busy(exc):  # busy past the timeout: just a miss
+                    self._report(f"cannot be read ({exc})")
                 return None
         if row is None:
             return None
@@ -86,7 +107,8 @@ class ResponseCache:
                     "INSERT OR REPLACE INTO responses (key, value) VALUES (?, ?)", (key, blob)
                 )
             except sqlite3.DatabaseError as exc:
-                self._report(f"cannot be written ({exc})")
+                if not is_busy(exc):  # busy past the timeout: the answer is just not kept
+                    self._report(f"cannot be written ({exc})")
 
     def _report(self, problem: str) -> None:
         """One stderr line per kind of problem (a damaged cache would otherwise flood it)."""
