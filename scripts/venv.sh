@@ -10,8 +10,8 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 stamp="$VENV/.rafa-installed"
 project="$(sha256sum < pyproject.toml | cut -c1-16)"
-installed_project="$(head -n1 "$stamp" 2>/dev/null)"
-installed_extras=",$(sed -n 2p "$stamp" 2>/dev/null),"
+installed_project="$(head -n1 "$stamp" 2>/dev/null || true)"
+installed_extras=",$(sed -n 2p "$stamp" 2>/dev/null || true),"
 missing=0
 for extra in ${EXTRAS//,/ }; do
   case "$installed_extras" in *",$extra,"*) ;; *) missing=1 ;; esac
