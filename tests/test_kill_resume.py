@@ -31,6 +31,13 @@ def launch(script: str, args: list[str]) -> subprocess.Popen:
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
+def count_lines(path: Path) -> int:
+    try:
+        return path.read_bytes().count(b"\n")
+    except OSError:
+        return 0
+
+
 def run_to_end(script: str, args: list[str]) -> None:
     proc = launch(script, args)
     _, err = proc.communicate(timeout=120)
@@ -70,19 +77,28 @@ def check_after_kill(out: Path) -> int:
     return finished
 
 
-STARTUP_S = 0.7  # interpreter and imports, before the first episode starts
 
 
 def kill_and_resume(script: str, args: list[str], out: Path, kills: int, total: int, full_s: float) -> list[int]:
-    """Start, SIGKILL at a random moment of what is left of the run (``total`` episodes take
-    ``full_s`` uninterrupted), restart on the same --out; ``kills`` times, then let the last
-    start finish. Returns the finished-episode counts seen after each kill."""
+    """Start, SIGKILL at a random moment while the run is under way, restart on the same
+    --out; ``kills`` times, then let the last start finish. Returns the finished-episode
+    counts seen after each kill.
+
+    A kill is aimed by progress, not by the clock (a loaded machine makes clocks lie): wait
+    until the log holds a random number of episodes short of ``total``, then a random few
+    milliseconds more, so kills land between episodes and in the middle of them."""
     rng = random.Random(KILL_SEED)
     seen = [0]
+    deadline_s = max(60.0, 10 * full_s)
     for _ in range(kills):
         proc = launch(script, [*args, "--out", str(out)])
-        left = max(0.0, full_s - STARTUP_S) * (1 - seen[-1] / total)
-        time.sleep(STARTUP_S * rng.uniform(0.5, 1.0) + left * rng.uniform(0.0, 0.8))
+        target = rng.randint(min(seen[-1] + 1, total - 1), total - 1)
+        started = time.monotonic()
+        while proc.poll() is None and count_lines(out / "episodes.jsonl") < target:
+            if time.monotonic() - started > deadline_s:
+                break
+            time.sleep(0.005)
+        time.sleep(rng.uniform(0.0, 0.02))
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
