@@ -19,7 +19,7 @@ import re
 
 from ..llm.base import BaseLLM, Completion
 from ..llm.registry import BackendOptions
-from ..llm.scripted import ScriptedLLM, ScriptedRequest
+from ..llm.scripted import ScriptedRequest, oracle_backend
 from .prompts import ACTOR_HEAD, CRITIC_HEAD, REFLECT_HEAD, WORLD_HEAD, GameSection, Turn, read_game_section
 from .world import APPLIANCES, VERBS, World, kind_of
 
@@ -208,12 +208,4 @@ def rng_hit(request: ScriptedRequest, rate: float) -> bool:
 
 def oracle_llm(error_rate: float, options: BackendOptions) -> BaseLLM:
     """The ``oracle[:rate]`` backend of the ALFWorld entry point (simulated)."""
-    name = "oracle" if error_rate == 0 else f"oracle:{error_rate:g}"
-    return ScriptedLLM(
-        make_rule(error_rate),
-        name=name,
-        seed=options.seed,
-        usage=options.usage,
-        cache=options.cache,
-        concurrency=options.concurrency,
-    )
+    return oracle_backend(make_rule(error_rate), error_rate, options)

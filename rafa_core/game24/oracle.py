@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from ..llm.registry import BackendOptions
-from ..llm.scripted import ScriptedLLM, ScriptedRequest
+from ..llm.scripted import ScriptedLLM, ScriptedRequest, oracle_backend
 from . import prompts
 from .env import (
     CORRECT,
@@ -247,12 +247,4 @@ def _replay(exprs: list[tuple[Fraction, str]], line: str) -> list[tuple[Fraction
 
 def oracle_llm(error_rate: float, options: BackendOptions) -> ScriptedLLM:
     """The registry's oracle factory for this benchmark."""
-    name = "oracle" if error_rate == 0 else f"oracle:{error_rate:g}"
-    return ScriptedLLM(
-        Game24Oracle(error_rate),
-        name=name,
-        usage=options.usage,
-        cache=options.cache,
-        concurrency=options.concurrency,
-        seed=options.seed,
-    )
+    return oracle_backend(Game24Oracle(error_rate), error_rate, options)

@@ -7,7 +7,7 @@ import json
 import random
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence, Union
+from typing import TYPE_CHECKING, Callable, Sequence, Union
 
 from .base import (
     BackendError,
@@ -20,6 +20,9 @@ from .base import (
     as_text,
     request_key,
 )
+
+if TYPE_CHECKING:
+    from .registry import BackendOptions
 
 
 @dataclass
@@ -116,6 +119,14 @@ class ScriptedLLM(BaseLLM):
     async def _loglik(self, prefix, continuations):
         assert self.loglik_rule is not None
         return [self.loglik_rule(prefix, c) for c in continuations], _count_tokens(prefix), 1
+
+
+def oracle_backend(rule: Rule, error_rate: float, options: "BackendOptions", **kwargs) -> ScriptedLLM:
+    """A benchmark's ``oracle`` / ``oracle:<rate>`` backend: its rule, named by the error rate,
+    built with the shared backend options (seed, usage ledger, cache, concurrency)."""
+    name = "oracle" if error_rate == 0 else f"oracle:{error_rate:g}"
+    return ScriptedLLM(rule, name=name, seed=options.seed, usage=options.usage, cache=options.cache,
+                       concurrency=options.concurrency, **kwargs)
 
 
 class ReplayLLM(BaseLLM):

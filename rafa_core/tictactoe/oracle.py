@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass, field
 
 from ..llm.registry import BackendOptions
-from ..llm.scripted import ScriptedLLM, ScriptedRequest
+from ..llm.scripted import ScriptedLLM, ScriptedRequest, oracle_backend
 from . import prompts as P
 from .game import Board, Role, other, parse_board
 
@@ -225,10 +225,4 @@ def oracle_llm(errors: float | OracleErrors = 0.0, *, seed: int = 0, name: str |
 
 def make_oracle(error_rate: float, options: BackendOptions) -> ScriptedLLM:
     """The registry's factory for ``oracle`` / ``oracle:<rate>``."""
-    return oracle_llm(
-        error_rate,
-        seed=options.seed,
-        usage=options.usage,
-        cache=options.cache,
-        concurrency=options.concurrency,
-    )
+    return oracle_backend(TicTacToeRules(OracleErrors.uniform(error_rate)), error_rate, options)
