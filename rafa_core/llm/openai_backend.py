@@ -287,6 +287,16 @@ class OpenAILLM(BaseLLM):
     def _draw_kwargs(self, first_sample: int) -> dict[str, Any]:
         return {"first_sample": first_sample} if first_sample else {}
 
+    def _sampling_args(
+        self, n: int, temperature: float, max_tokens: int, stop: list[str] | None, **prompt: Any
+    ) -> dict[str, Any]:
+        """What chat and completions requests share; ``prompt`` is messages= or prompt=."""
+        args: dict[str, Any] = {"model": self.model, **prompt, "n": n, "temperature": temperature,
+                                "max_tokens": max_tokens}
+        if stop:
+            args["stop"] = stop[:_MAX_STOP]
+        return args
+
     async def _chat_request(
         self,
         prompt: Prompt,
@@ -297,15 +307,7 @@ class OpenAILLM(BaseLLM):
         logprobs: bool,
         headers: dict[str, str] | None,
     ) -> GenerationResult:
-        args: dict[str, Any] = {
-            "model": self.model,
-            "messages": as_messages(prompt),
-            "n": n,
-            "temperature": temperature,
-            "max_tokens": max_tokens,
-        }
-        if stop:
-            args["stop"] = stop[:_MAX_STOP]
+        args = self._sampling_args(n, temperature, max_tokens, stop, messages=as_messages(prompt))
         if logprobs:
             args["logprobs"] = True
             args["top_logprobs"] = 1  # llama.cpp's server sends logprobs only when this is set
@@ -335,15 +337,7 @@ class OpenAILLM(BaseLLM):
         logprobs: bool,
         headers: dict[str, str] | None,
     ) -> GenerationResult:
-        args: dict[str, Any] = {
-            "model": self.model,
-            "prompt": as_text(prompt),
-            "n": n,
-            "temperature": temperature,
-            "max_tokens": max_tokens,
-        }
-        if stop:
-            args["stop"] = stop[:_MAX_STOP]
+        args = self._sampling_args(n, temperature, max_tokens, stop, prompt=as_text(prompt))
         if logprobs:
             args["logprobs"] = 1
         response = await self._client().completions.create(**args, extra_headers=headers)

@@ -175,10 +175,9 @@ class TicTacToeRules:
         role = _OPP_ROLE.search(query)
         if board is None or role is None or board.is_over():
             return "I cannot tell."
-        for block in blocks:
-            head, _, answer = block.rpartition("plays:")
-            if parse_board(head) == board and answer.strip():
-                return answer.strip()
+        copied = _copied_answer(blocks, board, "plays:")
+        if copied:
+            return copied
         if rng.random() < self.errors.opponent:
             return str(rng.choice(board.empty_positions()))
         return str(self.minimax.ranked_moves(board, role.group(1))[0])  # type: ignore[arg-type]
@@ -188,10 +187,9 @@ class TicTacToeRules:
         board = parse_board(query)
         if board is None:
             return "I cannot tell."
-        for block in blocks:
-            head, _, reasoning = block.partition("Check, line by line:")
-            if parse_board(head) == board and reasoning.strip():
-                return reasoning.strip()
+        copied = _copied_answer(blocks, board, "Check, line by line:", last=False)
+        if copied:
+            return copied
         answer = P.winner_reasoning(board)
         if rng.random() < self.errors.winner:
             truth = board.winner()
@@ -204,14 +202,23 @@ class TicTacToeRules:
         board = parse_board(query)
         if board is None:
             return "I cannot tell."
-        for block in blocks:
-            head, _, answer = block.rpartition("Empty positions:")
-            if parse_board(head) == board and answer.strip():
-                return answer.strip()
+        copied = _copied_answer(blocks, board, "Empty positions:")
+        if copied:
+            return copied
         empties = board.empty_positions()
         if empties and rng.random() < self.errors.availability:
             empties = [p for p in empties if p != rng.choice(empties)]
         return ", ".join(map(str, empties)) if empties else "none"
+
+
+def _copied_answer(blocks: list[str], board: Board, marker: str, last: bool = True) -> str | None:
+    """The answer of an in-context example about the same board, if the prompt holds one:
+    a learned correction is copied, which is how a noisy model gets fixed by its examples."""
+    for block in blocks:
+        head, _, answer = block.rpartition(marker) if last else block.partition(marker)
+        if parse_board(head) == board and answer.strip():
+            return answer.strip()
+    return None
 
 
 def oracle_llm(errors: float | OracleErrors = 0.0, *, seed: int = 0, name: str | None = None, **kwargs) -> ScriptedLLM:
