@@ -55,42 +55,82 @@ def test_three_iterations_by_hand():
     #    A sqrt(.8*.5)=.632 > B .316; then A1 sqrt(.6*.5)=.548 > A2 .447; A1 is at max depth.
     assert names(run(tree.iterate())) == ["R", "A", "A1"]
     a1, a = reward(0.6, 0.5), reward(0.8, 1.0)
-    node_a = tree.root.children[0]
-    node_a1 = node_a.children[0]
+    node_a, node_b = tree.root.children
+    node_a1, node_a2 = node_a.children
     assert node_a1.value == pytest.approx(a1)
     assert node_a.value == pytest.approx((a + a1) / 2)
     assert tree.root.value == pytest.approx((a + a1) / 2)  # the root adds no reward
     assert [tree.root.visits, node_a.visits, node_a1.visits] == [1, 1, 1]
+    assert node_a1.exhausted and not node_a.exhausted  # A2 is still unexplored
     best = tree.best_trajectory()
     assert best.actions == ["A", "A1"] and best.mean_reward == pytest.approx((a + a1) / 2)
 
-    # 2: ln N(R) = ln 1 = 0: Q(A)=.721 beats B's .316; under A, Q(A1)=.548 beats A2's .447.
-    assert names(run(tree.iterate())) == ["R", "A", "A1"]
-    assert [tree.root.visits, node_a.visits, node_a1.visits] == [2, 2, 2]
-    assert model.predicted == ["A", "A1"]  # nothing is predicted twice
-
-    # 3: ln 2: A .721+sqrt(ln2/2)=1.310 > B .316+sqrt(ln2)=1.149;
-    #    A1 .548+.589=1.136 < A2 .447+.833=1.280 -> A2, the goal (r1 = 100).
+    # 2: ln N(R) = ln 1 = 0: Q(A)=.721 beats B's .316. Under A, A1 is exhausted (walking it
+    #    again would learn nothing), so A2 is taken: the goal (r1 = 100).
     assert names(run(tree.iterate())) == ["R", "A", "A2"]
-    node_a2 = node_a.children[1]
     a2 = reward(0.4, 100.0)
     assert node_a2.terminal and node_a2.value == pytest.approx(a2)
     assert node_a.value == pytest.approx((a + a2) / 2)  # max(.721, 3.610)
-    assert node_a1.value == pytest.approx(a1) and node_a1.visits == 2
-    assert tree.root.visits == 3 and node_a.visits == 3 and node_a2.visits == 1
+    assert [tree.root.visits, node_a.visits, node_a1.visits, node_a2.visits] == [2, 2, 1, 1]
+    assert node_a.exhausted and not tree.root.exhausted
     best = tree.best_trajectory()
     assert best.actions == ["A", "A2"] and best.mean_reward == pytest.approx((a + a2) / 2)
-    assert tree.root.children[1].visits == 0  # B never visited
+
+    # 3: A is exhausted, so B (never visited); under B, unvisited B1 and B2 tie at
+    #    sqrt(.5*.5) = .5 + sqrt(ln 1): the first, B1 (r1 = 1).
+    assert names(run(tree.iterate())) == ["R", "B", "B1"]
+    b, b1 = reward(0.2, 0.5), reward(0.5, 1.0)
+    assert node_b.value == pytest.approx((b + b1) / 2)
+    assert tree.root.value == pytest.approx((a + a2) / 2)  # max over iterations
+    assert tree.root.visits == 3 and node_b.visits == 1
+    assert model.predicted == ["A", "A1", "A2", "B", "B1"]  # nothing is predicted twice
+    assert tree.best_trajectory().actions == ["A", "A2"]
+
+    # 4: B2 is the last unexplored node; after it the whole tree is exhausted.
+    assert names(run(tree.iterate())) == ["R", "B", "B2"]
+    assert tree.root.exhausted
+    # 5: an exhausted tree is walked again by plain UCT, without any model call.
+    run(tree.iterate())
+    assert model.predicted == ["A", "A1", "A2", "B", "B1", "B2"] and tree.root.visits == 5
 
 
 def test_uct_scores_by_hand():
     tree = MCTS(FixedModel(), "R", MCTSConfig())
-    for _ in range(3):
+    for _ in range(2):
         run(tree.iterate())
     root = tree.root
     node_a, node_b = root.children
-    assert tree.uct(node_b, root.visits) == pytest.approx(reward(0.2, 0.5) + math.sqrt(math.log(3)))
-    assert tree.uct(node_a, root.visits) == pytest.approx(node_a.value + math.sqrt(math.log(3) / 3))
+    assert node_b.visits == 0 and node_a.visits == 2
+    assert tree.uct(node_b, root.visits) == pytest.approx(reward(0.2, 0.5) + math.sqrt(math.log(2)))
+    assert tree.uct(node_a, root.visits) == pytest.approx(node_a.value + math.sqrt(math.log(2) / 2))
+
+
+def test_a_trajectory_marked_failed_is_not_the_best_any_more():
+    tree = MCTS(FixedModel(), "R", MCTSConfig(max_depth=2))
+    for _ in range(4):
+        run(tree.iterate())
+    node_a, node_b = tree.root.children
+    assert tree.best_trajectory().actions == ["A", "A2"]
+    tree.mark_failed(node_a.children[1])  # the environment says: no goal there after all
+    # Among the others: A, A1 (.721) beats B, B1 (.512) and B, B2.
+    assert tree.best_trajectory().actions == ["A", "A1"]
+    assert tree.next_node(tree.root) == (node_a, "best trajectory")
+    tree.mark_failed(node_a.children[0])
+    assert tree.best_trajectory().actions == ["B", "B1"]
+    assert tree.next_node(node_a)[1] == "best child"  # no plan left through A
+
+
+def test_a_wrong_prediction_reopens_an_exhausted_subtree():
+    tree = MCTS(FixedModel(), "R", MCTSConfig(max_depth=2))
+    for _ in range(4):
+        run(tree.iterate())
+    node_a, _ = tree.root.children
+    assert tree.root.exhausted and node_a.exhausted
+    assert run(tree.observe(node_a, "B")) is False  # A really led to B's state
+    assert not node_a.exhausted and not tree.root.exhausted
+    path = run(tree.iterate(node_a))  # re-expanded from the true state: B's children
+    assert names(path)[:2] == ["R", "B"] and node_a.children is not None
+    assert [c.action for c in node_a.children] == ["B1", "B2"]
 
 
 def test_rafa_hooks_iterate_from_a_node_observe_and_fall_back():

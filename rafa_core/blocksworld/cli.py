@@ -70,6 +70,9 @@ def build_parser(method: str, default_data: Path | None) -> argparse.ArgumentPar
     parser.add_argument("--max_depth", type=positive_int, default=4, help="plan length bound (4 for step 4, 6 for step 6)")
     parser.add_argument("--alpha", type=_unit_float, default=0.5, help="reward = prior^alpha * r1^(1-alpha)")
     parser.add_argument("--w_exp", type=positive_float, default=1.0, help="UCT exploration weight")
+    parser.add_argument("--allow_undo", nargs="?", const=True, default=False, type=str2bool,
+                        help="also propose the action that undoes the previous one, as the original did "
+                             "(default false: it never shortens a plan and triples the tree)")
     parser.add_argument("--prompt_path", default=None, help="a prompt set JSON (python -m rafa_core.blocksworld.prompts dumps the default)")
     parser.add_argument("--name", default=None, help="run name (default from the flags); the run goes to runs/blocksworld/<name>")
     parser.add_argument("--verbose", nargs="?", const=True, default=False, type=str2bool,
@@ -193,7 +196,8 @@ async def _run(method: str, args: argparse.Namespace, ctx: DistContext, *, progr
     longest = max((i.optimal_length or 0) for i in chosen)
     if speak and longest > args.max_depth:
         print(f"note: optimal plans of up to {longest} actions but --max_depth {args.max_depth}", flush=True)
-    settings = SearchSettings(rollouts=args.rollouts, max_depth=args.max_depth, alpha=args.alpha, w_exp=args.w_exp)
+    settings = SearchSettings(rollouts=args.rollouts, max_depth=args.max_depth, alpha=args.alpha, w_exp=args.w_exp,
+                              allow_undo=args.allow_undo)
     out = args.out or f"runs/blocksworld/{run_name(method, args, spec)}"
     scratch = None if speak else tempfile.TemporaryDirectory(prefix="rafa-rank-")
     usage = Usage(max_cost=args.max_cost)

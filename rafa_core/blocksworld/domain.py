@@ -58,6 +58,14 @@ def unstack(x: str, y: str) -> Action:
     return Action("unstack", (x, y))
 
 
+_INVERSE_KIND = {"pick-up": "put-down", "put-down": "pick-up", "stack": "unstack", "unstack": "stack"}
+
+
+def inverse(action: Action) -> Action:
+    """The action that undoes ``action`` (pick-up x <-> put-down x, stack x y <-> unstack x y)."""
+    return Action(_INVERSE_KIND[action.kind], action.args)
+
+
 def block_order(block: str) -> tuple[int, str]:
     """Colours in COLOURS order first, then any other name alphabetically."""
     rank = _COLOUR_RANK.get(block)

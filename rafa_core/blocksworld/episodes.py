@@ -31,6 +31,7 @@ class SearchSettings:
     max_depth: int = 4
     alpha: float = 0.5
     w_exp: float = 1.0
+    allow_undo: bool = False  # propose the action that undoes the previous one (the original did)
     stop_when_solved: bool = True  # RAFA: no further episode once one reached the goal
 
 
@@ -45,7 +46,8 @@ def trajectory_json(trajectory: Trajectory[Situation, Action]) -> dict[str, Any]
 
 def _new_tree(instance: Instance, llm: BaseLLM, prompts: PromptSet, settings: SearchSettings) -> MCTS:
     problem = instance.problem
-    model = BlocksworldModel(llm=llm, goal=problem.goal, blocks=problem.blocks, prompts=prompts)
+    model = BlocksworldModel(llm=llm, goal=problem.goal, blocks=problem.blocks, prompts=prompts,
+                             allow_undo=settings.allow_undo)
     config = MCTSConfig(alpha=settings.alpha, w_exp=settings.w_exp, max_depth=settings.max_depth)
     return MCTS(model, Situation.start(problem.init), config)
 
@@ -157,15 +159,17 @@ async def run_rafa(instance: Instance, llm: BaseLLM, prompts: PromptSet, setting
         mismatches.append(0)
         result = await agent.run_episode(env, instance.index, Memory())
         total_steps += result.env_steps
+        if not result.success:
+            tree.mark_failed(planner.current)  # that plan is spent: the next episode tries another
         episodes.append({
             "episode": number,
             "success": result.success,
             "env_steps": result.env_steps,
-            "actions": [render_action(s.action) for s in result.trace],
+            "actions": [render_action(s.action) for s in result.trace if s.action is not None],
             "final_state": env.observation()["state"],
             "wrong_predictions": mismatches[-1],
             "steps": [
-                {"step": s.step, "action": render_action(s.action), "plan_value": s.plan_value,
+                {"step": s.step, "action": render_action(s.action) if s.action is not None else None, "plan_value": s.plan_value,
                  **(s.tree or {}), "observed": s.observation["state"], "info": s.info}
                 for s in result.trace
             ],

@@ -6,6 +6,9 @@
 - ``evaluate``: r1 = 100 when every goal atom holds, else (goal atoms met / goal atoms) + 0.5.
 - ``propose`` + ``priors``: the legal actions of the (predicted) state, each scored by the
   log-likelihood of its text under the plan prompt; priors = softmax over the siblings.
+  The action that undoes the previous one is not proposed (``allow_undo`` restores it, as
+  the original had it): it returns to a state already on the path, so it never belongs to
+  a plan of bounded length, and it triples the tree a search has to cover.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from ..llm.base import BaseLLM
-from .domain import Action, Atom, State, applicable_actions, goal_progress, goal_reached
+from .domain import Action, Atom, State, applicable_actions, goal_progress, goal_reached, inverse
 from .prompts import PromptSet, action_continuation, plan_prefix, world_model_prompt
 from .text import read_world_model_answer, render_state
 
@@ -86,9 +89,16 @@ class BlocksworldModel:
     goal: frozenset[Atom]
     blocks: tuple[str, ...]
     prompts: PromptSet
+    allow_undo: bool = False
 
     async def propose(self, situation: Situation) -> list[Action]:
-        return applicable_actions(situation.atoms) if situation.atoms is not None else []
+        if situation.atoms is None:
+            return []
+        actions = applicable_actions(situation.atoms)
+        if situation.actions and not self.allow_undo:
+            undo = inverse(situation.actions[-1])
+            actions = [a for a in actions if a != undo]
+        return actions
 
     async def priors(self, situation: Situation, actions: Sequence[Action]) -> list[float]:
         prefix = plan_prefix(self.prompts, self.goal, situation.states, situation.actions)

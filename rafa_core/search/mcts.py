@@ -12,9 +12,17 @@ Backup walks the path from the leaf up; each node's candidate value is the mean 
 the path from it down to the leaf, and the node keeps the maximum of those means.  After an
 iteration the best trajectory is the root-to-terminal path of highest mean reward.
 
+A subtree whose every path already ends in an evaluated terminal node is *exhausted*:
+walking it again would call no model and learn nothing (the world model is greedy and
+every node keeps its prediction), so selection passes over it while its siblings still have
+something to explore.
+
 RAFA additionally runs iterations from a node below the root (the agent's real position),
 overwrites a node's predicted state with the observed one (:meth:`MCTS.observe`), and falls
 back to the best child when the best trajectory does not pass through the current node.
+A terminal node where the agent really ended an episode without success is marked
+(:meth:`MCTS.mark_failed`): a trajectory the environment has shown to fail is not a plan any
+more, so the best trajectory is sought among the others.
 """
 
 from __future__ import annotations
@@ -58,6 +66,8 @@ class Node(Generic[S, A]):
     visits: int = 0
     value: float | None = None  # Q: the maximum of the path means backed up through it
     observed: bool = False  # state overwritten by the real environment
+    exhausted: bool = False  # every path below ends in an evaluated terminal node
+    failed: bool = False  # the agent really ended an episode here without success
 
     def reward(self, alpha: float) -> float:
         return (self.prior ** alpha) * (max(self.r1, 0.0) ** (1.0 - alpha))
@@ -154,9 +164,11 @@ class MCTS(Generic[S, A]):
         return child.value + self.config.w_exp * math.sqrt(log_n / child.visits)
 
     def select_child(self, node: Node[S, A]) -> Node[S, A]:
-        """The child of highest UCT score (the first one on ties)."""
+        """The child of highest UCT score (the first one on ties), among the children whose
+        subtree still has something to explore when there are any."""
         assert node.children
-        return max(node.children, key=lambda c: self.uct(c, node.visits))
+        candidates = [c for c in node.children if not c.exhausted] or node.children
+        return max(candidates, key=lambda c: self.uct(c, node.visits))
 
     def backup(self, path: Sequence[Node[S, A]]) -> None:
         """Each node keeps the max over iterations of the mean reward from it to the leaf."""
@@ -168,17 +180,25 @@ class MCTS(Generic[S, A]):
             mean = total / count if count else 0.0
             node.value = mean if node.value is None else max(node.value, mean)
             node.visits += 1
+            node.exhausted = self._is_exhausted(node)
+
+    @staticmethod
+    def _is_exhausted(node: Node[S, A]) -> bool:
+        if node.evaluated and node.terminal:
+            return True
+        return bool(node.children) and all(c.exhausted for c in node.children)  # type: ignore[union-attr]
 
     # -- answers ------------------------------------------------------------------------------------
     def best_trajectory(self) -> Trajectory[S, A]:
-        """The root-to-terminal path (among evaluated terminal nodes) of highest mean reward."""
+        """The root-to-terminal path (among evaluated terminal nodes not marked failed) of
+        highest mean reward."""
         best: Trajectory[S, A] = Trajectory(nodes=[self.root]) if self.root.terminal else Trajectory()
         stack: list[tuple[Node[S, A], float, int]] = [(self.root, 0.0, 0)]
         while stack:
             node, total, count = stack.pop()
             if node.parent is not None:
                 total, count = total + node.reward(self.config.alpha), count + 1
-            if node.evaluated and node.terminal and count:
+            if node.evaluated and node.terminal and count and not node.failed:
                 mean = total / count
                 if mean > best.mean_reward:
                     best = Trajectory(nodes=node.path_from_root(), mean_reward=mean)
@@ -222,7 +242,14 @@ class MCTS(Generic[S, A]):
             # Children and statistics came from a wrong prediction: start this node afresh.
             node.children = None
             node.value, node.visits = None, 0
+            for above in node.path_from_root():
+                above.exhausted = False  # there is something new to explore below them
+        node.exhausted = self._is_exhausted(node)
         return matched
+
+    def mark_failed(self, node: Node[S, A]) -> None:
+        """The agent really ended an episode at ``node`` without success."""
+        node.failed = True
 
     def to_plan(self, trajectory: Trajectory[S, A] | None = None) -> Plan:
         trajectory = trajectory or self.best_trajectory()
