@@ -114,7 +114,7 @@ def complete_left(line: str, numbers: str) -> str:
 
 def label_value(text: str) -> float:
     """The value of one critic answer: the label on its last non-empty line (else 0)."""
-    lines = [l for l in text.strip().splitlines() if l.strip()]
+    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
     if not lines:
         return 0.0
     words = re.findall(r"[a-z]+", lines[-1].lower())
@@ -185,17 +185,17 @@ class Game24Model:
             # Only 24 is left: ask for the answer line, with the steps so far.
             n = 1 if s.method_generate == "propose" else s.n_generate_sample
             texts = await self.sample(self.proposer_prompt(prompts.cot_prompt(state.puzzle, state.all_lines)), n)
-            answers = [next((l for l in plan_lines(t) if is_answer_line(l)), "") for t in texts]
+            answers = [next((ln for ln in plan_lines(t) if is_answer_line(ln)), "") for t in texts]
             return _unique(a for a in answers if a)
         if s.method_generate == "propose":
             [text] = await self.sample(self.proposer_prompt(prompts.propose_prompt(state.numbers)), 1, kind="propose")
-            steps = [complete_left(clean_line(l), state.numbers) for l in text.splitlines()]
-            return _unique(l for l in steps if left_numbers_text(l) is not None)[: s.n_generate_sample]
+            steps = [complete_left(clean_line(ln), state.numbers) for ln in text.splitlines()]
+            return _unique(ln for ln in steps if left_numbers_text(ln) is not None)[: s.n_generate_sample]
         wrap = prompts.cot_prompt if s.prompt_sample == "cot" else prompts.standard_prompt
         texts = await self.sample(
             self.proposer_prompt(wrap(state.puzzle, state.all_lines)), s.n_generate_sample, stop=["\n"]
         )
-        return _unique(l for t in texts for l in plan_lines(t, limit=1))
+        return _unique(ln for t in texts for ln in plan_lines(t, limit=1))
 
     async def predict(self, state: Game24State, action: str) -> Game24State:
         return replace(state, lines=state.lines + (action,))

@@ -48,7 +48,7 @@ def _section(text: str, start: str, end: str | None) -> list[str]:
     after = text.rsplit(start, 1)[-1] if start in text else ""
     if end and end in after:
         after = after.split(end, 1)[0]
-    return [l.strip() for l in after.splitlines() if l.strip()]
+    return [ln.strip() for ln in after.splitlines() if ln.strip()]
 
 
 def _lessons(text: str, head: str) -> dict[str, str]:
@@ -119,7 +119,7 @@ class Game24Oracle:
         if good and not any(s in good for s in shown):
             shown[rng.randrange(len(shown))] = rng.choice(good)  # a good model sees one way on
         lines = [_corrupt(s, rng) if self.wrong(rng) else s for s in shown]
-        return "\n".join(l for l in lines if l not in avoid)
+        return "\n".join(ln for ln in lines if ln not in avoid)
 
     # -- critic ----------------------------------------------------------------------------
     def value(self, text: str, rng: random.Random) -> str:
@@ -197,7 +197,7 @@ class Game24Oracle:
         """The rest of a solution after the steps already in the prompt, steps and answer."""
         puzzle = parse_numbers(_last_field(text, "Input:"))
         query = text.rsplit("\nInput:", 1)[-1]
-        done = [l.strip() for l in query.splitlines() if left_numbers_text(l) is not None]
+        done = [ln.strip() for ln in query.splitlines() if left_numbers_text(ln) is not None]
         exprs = [(v, fmt(v)) for v in puzzle]
         for line in done:
             exprs = _replay(exprs, line) or exprs
