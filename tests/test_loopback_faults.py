@@ -122,3 +122,38 @@ def test_latency_overlaps_across_concurrent_requests():
         asyncio.run(eight())
         assert server.stats.requests == 8
         assert server.stats.max_in_flight > 1  # the latencies overlapped
+
+
+def test_a_reasoning_model_refusing_parameters_is_adapted_to_once(capsys):
+    seen = []
+
+    def reasoning_rule(text, request):
+        seen.append((request.max_tokens, request.temperature, request.stop, request.logprobs))
+        return "the answer\nand more"
+
+    refused = ("max_tokens", "temperature", "stop", "logprobs")
+    with LoopbackServer(reasoning_rule, refuses=refused) as server:
+        llm = backend(server)
+
+        async def two_calls():
+            first = await llm.generate("q1", n=1, temperature=0.0, max_tokens=7, stop=["\n"], logprobs=True)
+            second = await llm.generate("q2", n=1, temperature=0.0, max_tokens=7, stop=["\n"], logprobs=True)
+            return first, second
+
+        first, second = asyncio.run(two_calls())
+        stats = server.stats.snapshot()
+    # Each refusal costs one 400, once; then requests go through as the model wants them.
+    assert stats["errors"] == 4 and stats["ok"] == 2
+    assert seen == [(7, 1.0, None, False)] * 2  # max_completion_tokens=7; the rest left out
+    assert first[0].text == second[0].text == "the answer"  # still cut at the stop string here
+    assert first[0].token_logprobs is None
+    notes = capsys.readouterr().err
+    assert all(notes.count(f"refuses {p!r}") == 1 for p in refused)
+    assert "max_completion_tokens" in notes
+
+
+def test_a_refusal_we_cannot_adapt_to_is_one_clear_error():
+    with LoopbackServer(rule, refuses=("n",)) as server:
+        with pytest.raises(BackendError, match="'n' is not supported"):
+            asyncio.run(backend(server).generate("q", n=2))
+        assert server.stats.snapshot()["errors"] == 1  # a 400 is not retried

@@ -135,9 +135,9 @@ class _HTTPServer(ThreadingHTTPServer):
 
 
 class _HTTPError(Exception):
-    def __init__(self, status: int, message: str, code: str | None = None) -> None:
+    def __init__(self, status: int, message: str, code: str | None = None, param: str | None = None) -> None:
         super().__init__(message)
-        self.status, self.message, self.code = status, message, code
+        self.status, self.message, self.code, self.param = status, message, code, param
 
 
 class LoopbackServer:
@@ -155,11 +155,15 @@ class LoopbackServer:
         known_models: tuple[str, ...] | None = None,
         max_choices: int | None = None,
         api_key: str | None = None,
+        refuses: tuple[str, ...] = (),
     ) -> None:
         """``known_models``: if given, other model names get a 404 ``model_not_found``
         (by default any name is served).  ``max_choices``: answer at most this many
         choices per request whatever ``n`` asks (llama.cpp's server answers 1).
-        ``api_key``: if given, requests without ``Authorization: Bearer <api_key>`` get a 401."""
+        ``api_key``: if given, requests without ``Authorization: Bearer <api_key>`` get a 401.
+        ``refuses``: request parameters the served model refuses, as OpenAI's reasoning
+        models do: a request carrying one gets their 400 (``unsupported_parameter``, or
+        ``unsupported_value`` for a temperature other than 1) naming it."""
         self.scripted = ScriptedLLM(rule, seed=seed, loglik_rule=loglik_rule)
         self.latency_s = latency_s
         self.faults = faults
@@ -169,6 +173,7 @@ class LoopbackServer:
         self.known_models = known_models
         self.max_choices = max_choices
         self.api_key = api_key
+        self.refuses = refuses
         self.stats = ServerStats()
         self._stopping = threading.Event()
         self._httpd: ThreadingHTTPServer | None = None
@@ -216,6 +221,18 @@ class LoopbackServer:
         if self.known_models is not None and model not in self.known_models:
             raise _HTTPError(404, f"The model `{model}` does not exist", "model_not_found")
         return model
+
+    def check_params(self, body: dict[str, Any]) -> None:
+        for param in self.refuses:
+            if param not in body:
+                continue
+            if param == "temperature":
+                if body[param] == 1:
+                    continue
+                raise _HTTPError(400, f"Unsupported value: 'temperature' does not support {body[param]} with this "
+                                 "model. Only the default (1) value is supported.", "unsupported_value", param)
+            raise _HTTPError(400, f"Unsupported parameter: '{param}' is not supported with this model.",
+                             "unsupported_parameter", param)
 
     def generate(self, prompt: Any, body: dict[str, Any], draw: int = 0) -> tuple[list[Completion], int, int]:
         """Run the rule exactly as ScriptedLLM does; returns (completions, prompt, completion tokens)."""
@@ -434,6 +451,7 @@ class _Handler(BaseHTTPRequestHandler):
             if not isinstance(body, dict):
                 raise _HTTPError(400, "the request body must be a JSON object", "invalid_request_error")
             draw = int(self.headers.get(DRAW_HEADER) or 0)
+            app.check_params(body)
             route = self.path.rstrip("/")
             if route in ("/v1/chat/completions", "/chat/completions"):
                 answer = app.chat_response(body, draw)
@@ -443,7 +461,7 @@ class _Handler(BaseHTTPRequestHandler):
                 raise _HTTPError(404, f"no route {self.path}", "not_found")
         except _HTTPError as exc:
             app.stats.count("error")
-            self._send_json(exc.status, _error_body(exc.message, exc.code))
+            self._send_json(exc.status, _error_body(exc.message, exc.code, exc.param))
             return
         except ValueError as exc:
             app.stats.count("error")
@@ -489,5 +507,6 @@ class _Handler(BaseHTTPRequestHandler):
         self.connection.close()
 
 
-def _error_body(message: str, code: str | None) -> dict[str, Any]:
-    return {"error": {"message": message, "type": code or "error", "param": None, "code": code}}
+def _error_body(message: str, code: str | None, param: str | None = None) -> dict[str, Any]:
+    kind = "invalid_request_error" if param else code or "error"
+    return {"error": {"message": message, "type": kind, "param": param, "code": code}}

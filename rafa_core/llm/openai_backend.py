@@ -19,6 +19,11 @@ Every HTTP request is retried by us (tenacity; exponential backoff with jitter; 
 ``max_retries`` retries; 429's ``Retry-After`` honoured) on rate limits, 5xx, timeouts,
 connection errors and malformed answers.  The SDK's own retries are off, so ours are the
 only ones and they are counted (:attr:`OpenAILLM.retries`).
+
+Reasoning models (o1, o3, gpt-5, ...) refuse some request parameters with a 400 naming the
+parameter.  The backend then adapts once, says so on stderr, and asks again: ``max_tokens``
+becomes ``max_completion_tokens``; ``temperature``, ``stop`` and ``logprobs`` are left out
+(answers are cut at the stop strings here anyway; samples then carry no log-probabilities).
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import math
 import os
 import re
 import socket
+import sys
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, TypeVar
 
@@ -53,6 +59,16 @@ OPENAI_URL = "https://api.openai.com/v1"
 # Legacy completion models: the completions endpoint, not chat.
 _COMPLETION_MODELS = re.compile(r"(instruct|davinci|babbage)", re.IGNORECASE)
 _MAX_STOP = 4  # OpenAI accepts at most 4 stop sequences; the rest are cut here
+# What a refused parameter becomes (OpenAI's reasoning models refuse these with a 400).
+_ADAPTATIONS = {
+    "max_tokens": "sending max_completion_tokens instead (hidden reasoning tokens count against it, "
+                  "so an answer may come back empty: a failed step in the log)",
+    "temperature": "leaving it out: the model samples at its own temperature, so greedy calls are not greedy",
+    "stop": "leaving it out: answers are cut at the stop strings here",
+    "logprobs": "leaving it out: samples carry no log-probabilities (ranked by frequency instead)",
+    "top_logprobs": "leaving it out: samples carry no log-probabilities (ranked by frequency instead)",
+}
+_REFUSAL_CODES = ("unsupported_parameter", "unsupported_value")
 _MAX_RETRY_AFTER_S = 60.0
 _MAX_TOPUP_ROUNDS = 8
 # Which later draw of a request this is (BaseLLM.generate's first_sample).  Real servers
@@ -119,6 +135,7 @@ class OpenAILLM(BaseLLM):
         self.backoff_max_s = backoff_max_s
         self._client_args, self.endpoint = self._resolve_endpoint(model, base_url, api_key)
         self._slot = _ClientSlot()
+        self._refused: set[str] = set()  # request parameters the model refused (see _adapt_to_refusal)
 
     # -- configuration -----------------------------------------------------------------------
     @staticmethod
@@ -209,21 +226,40 @@ class OpenAILLM(BaseLLM):
             stats.requests += 1
             return await make_request()
 
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.max_retries + 1),
-            wait=self._wait,
-            retry=retry_if_exception(_is_transient),
-            before_sleep=count_retry,
-            reraise=True,
-        )
-        try:
-            return await retrying(attempt)
-        except (UserError, BackendError):
-            stats.failures += 1
-            raise
-        except Exception as exc:
-            stats.failures += 1
-            raise self._final_error(exc, attempts=retries_here + 1) from exc
+        while True:
+            retrying = AsyncRetrying(
+                stop=stop_after_attempt(self.max_retries + 1),
+                wait=self._wait,
+                retry=retry_if_exception(_is_transient),
+                before_sleep=count_retry,
+                reraise=True,
+            )
+            try:
+                return await retrying(attempt)
+            except (UserError, BackendError):
+                stats.failures += 1
+                raise
+            except openai.BadRequestError as exc:
+                if self._adapt_to_refusal(exc):
+                    continue  # the request is rebuilt without what the model refused
+                stats.failures += 1
+                raise self._final_error(exc, attempts=retries_here + 1) from exc
+            except Exception as exc:
+                stats.failures += 1
+                raise self._final_error(exc, attempts=retries_here + 1) from exc
+
+    def _adapt_to_refusal(self, exc: openai.BadRequestError) -> bool:
+        """Whether the 400 refused a parameter we can do without (now remembered as refused)."""
+        param = getattr(exc, "param", None)
+        if _error_code(exc) not in _REFUSAL_CODES or param not in _ADAPTATIONS:
+            return False
+        if param in self._refused:
+            return False  # already adapted: this refusal is about something else
+        self._refused.add(param)
+        if param in ("logprobs", "top_logprobs"):
+            self._refused |= {"logprobs", "top_logprobs"}
+        print(f"note: {self.model!r} refuses {param!r}; {_ADAPTATIONS[param]}", file=sys.stderr)
+        return True
 
     def _final_error(self, exc: Exception, attempts: int) -> Exception:
         where = self.endpoint
@@ -295,7 +331,15 @@ class OpenAILLM(BaseLLM):
                                 "max_tokens": max_tokens}
         if stop:
             args["stop"] = stop[:_MAX_STOP]
+        if "max_tokens" in self._refused:
+            args["max_completion_tokens"] = args.pop("max_tokens")
+        for name in ("temperature", "stop"):
+            if name in self._refused:
+                args.pop(name, None)
         return args
+
+    def _wants_logprobs(self, logprobs: bool) -> bool:
+        return logprobs and "logprobs" not in self._refused
 
     async def _chat_request(
         self,
@@ -308,7 +352,7 @@ class OpenAILLM(BaseLLM):
         headers: dict[str, str] | None,
     ) -> GenerationResult:
         args = self._sampling_args(n, temperature, max_tokens, stop, messages=as_messages(prompt))
-        if logprobs:
+        if self._wants_logprobs(logprobs):
             args["logprobs"] = True
             args["top_logprobs"] = 1  # llama.cpp's server sends logprobs only when this is set
         response = await self._client().chat.completions.create(**args, extra_headers=headers)
@@ -338,7 +382,7 @@ class OpenAILLM(BaseLLM):
         headers: dict[str, str] | None,
     ) -> GenerationResult:
         args = self._sampling_args(n, temperature, max_tokens, stop, prompt=as_text(prompt))
-        if logprobs:
+        if self._wants_logprobs(logprobs):
             args["logprobs"] = 1
         response = await self._client().completions.create(**args, extra_headers=headers)
         completions = []
