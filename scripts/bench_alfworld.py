@@ -73,12 +73,16 @@ async def episode(games, index: int, make_llm, concurrency: int) -> dict:
         max_steps=20,
     )
     t0 = time.perf_counter()
-    result = await agent.run_episode(env, index)
-    wall = time.perf_counter() - t0
-    env.close()
+    try:
+        result = await agent.run_episode(env, index)
+        wall = time.perf_counter() - t0
+    finally:
+        await journal.close()
+        env.close()
     await llm.aclose()
     return {"wall_s": wall, "planning_s": planner.planning_s, "steps": result.env_steps,
-            "success": result.success, "calls": usage.calls}
+            "success": result.success, "calls": usage.calls,
+            "speculative": journal.speculative, "wasted": journal.speculative_wasted}
 
 
 def main() -> int:
@@ -113,7 +117,8 @@ def main() -> int:
         slow_ip = asyncio.run(episode(games, index, in_process, concurrency=1))
     for name, run in (("concurrent", fast), ("sequential", slow)):
         print(f"{name:>10}: {run['wall_s']:.2f} s wall ({run['planning_s']:.2f} s planning), "
-              f"{run['steps']} steps, {run['calls']} calls, won={run['success']}")
+              f"{run['steps']} steps, {run['calls']} calls, won={run['success']}; "
+              f"prefetched {run['speculative']}, wasted {run['wasted']}")
     print(f"wall-time ratio sequential/concurrent: {slow['wall_s'] / fast['wall_s']:.2f}x (target >= 3x); "
           f"planning only: {slow['planning_s'] / fast['planning_s']:.2f}x")
     print(f"same, oracle in-process with the same latency (no HTTP): {slow_ip['wall_s'] / fast_ip['wall_s']:.2f}x wall, "

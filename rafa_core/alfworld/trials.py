@@ -174,6 +174,7 @@ class TrialLoop:
         try:
             result = await agent.run_episode(env, game, memory)
         finally:
+            await journal.close()
             env.close()
         info = self.games.games[game]
         return {
@@ -185,6 +186,8 @@ class TrialLoop:
             **result.to_json(),
             "memory": list(memory.reflections),
             "fallbacks": journal.fallbacks,
+            "speculative_calls": journal.speculative,
+            "speculative_wasted": journal.speculative_wasted,
             "prompt": journal.first_prompt,
             "transcript": {
                 "intro": context.intro,
@@ -291,5 +294,7 @@ def render_trial_log(trial: int, played: dict[int, dict[str, Any]]) -> str:
             out.append(f"> {turn['action']}\n{turn['observation']}\n")
             if turn.get("critic"):
                 out.append(turn["critic"] + "\n")
+        if r.get("speculative_wasted"):
+            out.append(f"[speculative calls wasted: {r['speculative_wasted']} of {r['speculative_calls']}]\n")
         out.append(f"STATUS: {'OK' if r.get('success') else 'FAIL'} after {r.get('env_steps')} steps\n")
     return "".join(out)
