@@ -145,7 +145,10 @@ class AlfWorldModel:
 
     def prefetch(self, state: AlfState) -> None:
         """The planner's hint that the next plan expands ``state``: start its proposer request
-        (its critic request was made already, when this plan evaluated it)."""
+        (its critic request was made already, when this plan evaluated it). A backend that
+        runs one request at a time could not overlap it with anything: then nothing starts."""
+        if self.llm.concurrency <= 1:
+            return
         prompt, params = self._proposer_request(state)
         self.journal.prefetch(self.llm, prompt, **params)
 

@@ -31,6 +31,10 @@ from typing import Any, Generic, TypeVar
 
 from .base import Plan, TaskModel
 
+# Event-loop turns an HTTP client needs to put new requests on the wire (httpx: pool, connect,
+# write); the environment's step that follows holds the loop.
+SEND_TURNS = 3
+
 State = TypeVar("State")
 Action = TypeVar("Action")
 
@@ -79,7 +83,8 @@ class LookaheadPlanner:
         path = self._best_path(root)
         leaf = path[-1] if path else root
         if self.prefetch and path and self._prefetch(model, self._next_leaves(path[0])):
-            await asyncio.sleep(0)  # let the prefetched requests go out before the env steps
+            for _ in range(SEND_TURNS):  # let the prefetched requests go out before the env steps
+                await asyncio.sleep(0)
         return Plan(
             actions=[n.action for n in path],
             value=leaf.score(self.discount),
