@@ -41,6 +41,7 @@ class TrialSettings:
     breadth: int = 2
     depth: int = 2
     discount: float = 0.9
+    speculative_leaves: bool = False  # prefetch every leaf's proposals (faster, wastes calls)
     samples: int = 6
     memory_size: int = 3
     action_tokens: int = 32
@@ -105,7 +106,8 @@ class TrialLoop:
             progress=settings.progress,
         )
         self.reflections = JsonlLog(run_dir.file("reflections.jsonl"))
-        self.planner = LookaheadPlanner(breadth=settings.breadth, depth=settings.depth, discount=settings.discount)
+        self.planner = LookaheadPlanner(breadth=settings.breadth, depth=settings.depth, discount=settings.discount,
+                                        speculative_leaves=settings.speculative_leaves)
 
     # -- what is known so far ---------------------------------------------------------------
     def records(self, trial: int) -> dict[int, dict[str, Any]]:
