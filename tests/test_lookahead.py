@@ -183,3 +183,21 @@ def test_a_model_without_prefetch_is_planned_as_before():
     model = Line(values={(): 0.0}, actions={})
     plan(model, breadth=2, depth=2, prefetch=True, speculative_leaves=True)
     assert model.calls == {"propose": 3, "predict": 6, "evaluate": 7}
+
+
+def test_with_depth_one_the_chosen_child_itself_is_prefetched_and_terminal_leaves_are_not():
+    model = MemoLine(values={(): 0.0, ("y",): 0.5}, actions={})
+
+    async def run():
+        planner = LookaheadPlanner(breadth=2, depth=1)
+        plan = await planner.plan(model, ())
+        asked = set(model.asked)
+        await planner.plan(model, (plan.actions[0],))
+        return plan, {k for k in model.asked if k not in asked}
+
+    plan_, new = asyncio.run(run())
+    assert plan_.actions == ["y"] and model.prefetched[0] == ("propose", ("y",))
+    assert ("propose", ("y",)) in new  # the next plan's root proposals: the prefetched request
+    ended = MemoLine(values={(): 0.0, ("y",): 1.0}, actions={}, terminal={("y",)})
+    asyncio.run(LookaheadPlanner(breadth=2, depth=1).plan(ended, ()))
+    assert ended.prefetched == []  # the chosen child ends the task: nothing to expand next

@@ -82,7 +82,7 @@ class LookaheadPlanner:
         await self._expand(model, root, parent=None)
         path = self._best_path(root)
         leaf = path[-1] if path else root
-        if self.prefetch and path and self._prefetch(model, self._next_leaves(path[0])):
+        if self.prefetch and path and self._prefetch(model, self._next_leaves(model, path[0])):
             for _ in range(SEND_TURNS):  # let the prefetched requests go out before the env steps
                 await asyncio.sleep(0)
         return Plan(
@@ -107,13 +107,14 @@ class LookaheadPlanner:
         node.children = [Node(state=s, action=a, depth=node.depth + 1) for a, s in zip(actions, states)]
         await asyncio.gather(*(self._expand(model, child, node) for child in node.children))
 
-    def _next_leaves(self, chosen: Node) -> list[Node]:
-        """The leaves under the chosen child that the next plan expands (if the prediction holds)."""
+    def _next_leaves(self, model: TaskModel, chosen: Node) -> list[Node]:
+        """The nodes the next plan expands first if the prediction holds: rooted at the chosen
+        child, it expands down to this tree's depth, one level deeper than this tree did."""
         out: list[Node] = []
         stack = [chosen]
         while stack:
             node = stack.pop()
-            if node.depth == self.depth and self.depth > 1:
+            if node.depth == self.depth and not model.is_terminal(node.state):
                 out.append(node)
             stack.extend(reversed(node.children))
         return out
