@@ -176,3 +176,19 @@ def test_start_trial_num_and_is_resume(data, noisy_run, tmp_path, monkeypatch):
         run(data, tmp_path / "fresh", *NOISY, "--start_trial_num", "1", monkeypatch=monkeypatch)
     with pytest.raises(UserError, match="--resume_dir"):
         run(data, tmp_path / "x", "--is_resume", monkeypatch=monkeypatch)
+
+
+def test_speculative_leaves_from_the_config_win_the_same_and_log_their_waste(data, tmp_path, monkeypatch):
+    config = tmp_path / "speculative.yaml"
+    config.write_text("rafa:\n  speculative_leaves: true\n")
+    flags = ["--backend", "oracle", "--num_trials", "1", "--num_envs", "2"]
+    assert run(data, tmp_path / "plain", *flags, monkeypatch=monkeypatch) == 0
+    assert run(data, tmp_path / "spec", *flags, "--config", str(config), monkeypatch=monkeypatch) == 0
+    plain, spec = records(tmp_path / "plain"), records(tmp_path / "spec")
+    assert [r["success"] for r in spec] == [r["success"] for r in plain] == [True, True]
+    # The same actions: speculation changes when requests are made, not what is decided.
+    assert [[s["action"] for s in r["trace"]] for r in spec] == [[s["action"] for s in r["trace"]] for r in plain]
+    assert all(r["speculative_calls"] > 0 and r["speculative_wasted"] > 0 for r in spec)
+    extra = sum(r["usage"]["llm_calls"] for r in spec) - sum(r["usage"]["llm_calls"] for r in plain)
+    assert extra > 0
+    assert "[speculative calls wasted:" in (tmp_path / "spec" / "trial_0.log").read_text()

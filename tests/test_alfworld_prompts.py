@@ -151,6 +151,40 @@ def test_oracle_rule_answers_each_role():
     assert asyncio.run(model.evaluate(child)) is None  # imagined, nothing changed
 
 
+class SlowLLM(ScriptedLLM):
+    """The oracle with a latency, to have requests still running when an episode ends."""
+
+    async def _generate(self, prompt, **kwargs):
+        await asyncio.sleep(0.05)
+        return await super()._generate(prompt, **kwargs)
+
+
+def test_prefetched_proposals_are_the_ones_propose_asks_and_close_cancels_the_rest():
+    async def run():
+        llm = SlowLLM(make_rule(0.0))
+        journal = Journal()
+        model = AlfWorldModel(llm, [], False, journal)
+        root = state()
+        child = await model.predict(root, "go to countertop 1")
+        other = await model.predict(root, "go to cabinet 1")
+        calls_before = llm.usage.calls
+        model.prefetch(child)
+        model.prefetch(child)  # asked twice, started once
+        assert journal.speculative == 1
+        assert await model.propose(child)  # the prefetched request answers it: no new call
+        model.prefetch(other)
+        await asyncio.sleep(0)  # in flight
+        await journal.close()  # `other` was never asked for: cancelled and counted as wasted
+        leftovers = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        return llm.usage.calls - calls_before, journal, leftovers
+
+    calls, journal, leftovers = asyncio.run(run())
+    assert calls == 1  # child's proposals; other's was cancelled in flight
+    assert journal.speculative_wasted == 1 and not journal.unclaimed
+    assert journal.speculation_note() == "speculative calls: 2, wasted: 1"
+    assert leftovers == []
+
+
 def test_unset_data_is_one_line_and_exit_2(tmp_path):
     for value in (None, "", "   "):
         env = {k: v for k, v in os.environ.items() if k != "ALFWORLD_DATA"}

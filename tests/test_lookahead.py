@@ -99,3 +99,105 @@ def test_independent_calls_of_a_level_run_concurrently():
     plan(model, breadth=2, depth=2)
     # Level 2: 4 predictions at once; then 4 critics at once.
     assert model.max_in_flight >= 4
+
+
+@dataclass
+class MemoLine(Line):
+    """Line with a per-episode memo of its requests (like ALFWorld's Journal) and a
+    ``prefetch`` hook: what the planner prefetches is started, and counted, once."""
+
+    memo: dict[tuple, asyncio.Future] = field(default_factory=dict)
+    prefetched: list[tuple] = field(default_factory=list)
+    asked: list[tuple] = field(default_factory=list)
+
+    def _once(self, key: tuple, make):
+        if key not in self.memo:
+            self.memo[key] = asyncio.ensure_future(make())
+        return self.memo[key]
+
+    async def propose(self, state):
+        self.asked.append(("propose", state))
+        return await self._once(("propose", state), lambda: Line.propose(self, state))
+
+    async def predict(self, state, action):
+        return await self._once(("predict", state, action), lambda: Line.predict(self, state, action))
+
+    async def evaluate(self, state):
+        return await self._once(("evaluate", state), lambda: Line.evaluate(self, state))
+
+    def prefetch(self, state):
+        if ("propose", state) not in self.memo:
+            self.prefetched.append(("propose", state))
+        self._once(("propose", state), lambda: Line.propose(self, state))
+
+
+def two_plans(model: MemoLine, **kw):
+    """Plan, act on the first action (the world model's prediction holds), plan again."""
+
+    async def run():
+        planner = LookaheadPlanner(breadth=2, depth=2, **kw)
+        first = await planner.plan(model, ())
+        asked_before = set(model.asked)
+        second = await planner.plan(model, (first.actions[0],))
+        new_proposals = {k for k in model.asked if k not in asked_before}
+        pending = [f for f in model.memo.values() if not f.done()]
+        for f in pending:
+            f.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        return first, second, new_proposals
+
+    return asyncio.run(run())
+
+
+def test_prefetch_starts_exactly_the_next_plans_new_proposals_and_nothing_more():
+    values = {(): 0.0, ("y",): 0.5}
+    with_prefetch, without = MemoLine(values=values, actions={}), MemoLine(values=values, actions={})
+    first, second, new_proposals = two_plans(with_prefetch)
+    assert first.actions[0] == "y"
+    # The leaves under the chosen child, in proposal order; the next plan expands them.
+    assert with_prefetch.prefetched[:2] == [("propose", ("y", "x")), ("propose", ("y", "y"))]
+    # The second plan's own prefetch (for a third plan) is the only other one.
+    first_batch = set(with_prefetch.prefetched[:2])
+    assert first_batch <= new_proposals
+    assert {k for k in new_proposals if len(k[1]) == 2} == first_batch
+    # No extra calls: the same requests as without prefetching, plus the 2 of the second
+    # plan's prefetch (which a third plan would use).
+    _, second_plain, _ = two_plans(without, prefetch=False)
+    assert second.actions == second_plain.actions
+    assert len(with_prefetch.prefetched) == 4 and without.prefetched == []
+    assert sum(with_prefetch.calls.values()) - sum(without.calls.values()) == 2
+
+
+def test_speculative_leaves_prefetch_every_leaf_and_the_unchosen_ones_are_wasted():
+    values = {(): 0.0, ("y",): 0.5}
+    model = MemoLine(values=values, actions={})
+    first, _, new_proposals = two_plans(model, speculative_leaves=True, prefetch=True)
+    leaves = {("propose", (a, b)) for a in "xy" for b in "xy"}
+    assert leaves <= set(model.prefetched)
+    wasted = {k for k in leaves if k not in new_proposals}
+    assert wasted == {("propose", ("x", "x")), ("propose", ("x", "y"))}  # under the child not chosen
+    assert first.actions[0] == "y"
+
+
+def test_a_model_without_prefetch_is_planned_as_before():
+    model = Line(values={(): 0.0}, actions={})
+    plan(model, breadth=2, depth=2, prefetch=True, speculative_leaves=True)
+    assert model.calls == {"propose": 3, "predict": 6, "evaluate": 7}
+
+
+def test_with_depth_one_the_chosen_child_itself_is_prefetched_and_terminal_leaves_are_not():
+    model = MemoLine(values={(): 0.0, ("y",): 0.5}, actions={})
+
+    async def run():
+        planner = LookaheadPlanner(breadth=2, depth=1)
+        plan = await planner.plan(model, ())
+        asked = set(model.asked)
+        await planner.plan(model, (plan.actions[0],))
+        return plan, {k for k in model.asked if k not in asked}
+
+    plan_, new = asyncio.run(run())
+    assert plan_.actions == ["y"] and model.prefetched[0] == ("propose", ("y",))
+    assert ("propose", ("y",)) in new  # the next plan's root proposals: the prefetched request
+    ended = MemoLine(values={(): 0.0, ("y",): 1.0}, actions={}, terminal={("y",)})
+    asyncio.run(LookaheadPlanner(breadth=2, depth=1).plan(ended, ()))
+    assert ended.prefetched == []  # the chosen child ends the task: nothing to expand next

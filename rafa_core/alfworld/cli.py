@@ -98,6 +98,15 @@ def settings_from(args: argparse.Namespace, rafa: dict[str, Any]) -> TrialSettin
         except (TypeError, ValueError):
             raise UserError(f"config rafa.{key} must be a {kind.__name__}, got {value!r}")
 
+    def flag(key: str, default: bool) -> bool:
+        value = rafa.get(key, default)
+        if isinstance(value, bool):
+            return value
+        try:
+            return str2bool(str(value))
+        except argparse.ArgumentTypeError:
+            raise UserError(f"config rafa.{key} must be true or false, got {value!r}")
+
     return TrialSettings(
         num_trials=args.num_trials,
         num_envs=args.num_envs,
@@ -107,6 +116,7 @@ def settings_from(args: argparse.Namespace, rafa: dict[str, Any]) -> TrialSettin
         breadth=number("breadth", 2, int),
         depth=number("depth", 2, int),
         discount=number("discount", 0.9, float),
+        speculative_leaves=flag("speculative_leaves", False),
         samples=number("samples", 6, int),
         memory_size=number("memory_size", 3, int),
         concurrency=args.concurrency,

@@ -77,12 +77,47 @@ class Journal:
     # predicted, the new tree repeats prompts of the previous one (same history): they are
     # answered once. A proposer prompt keeps its first draw of samples, like a cache would.
     answers: dict[str, "asyncio.Future[list[Completion]]"] = field(default_factory=dict, repr=False)
+    # Requests started ahead of need (the planner's prefetch) that nobody has asked for yet.
+    unclaimed: set[str] = field(default_factory=set, repr=False)
+    speculative: int = 0  # requests started ahead of need
+    speculative_wasted: int = 0  # of those, never asked for by the episode's end
 
-    async def ask(self, llm: BaseLLM, prompt: Any, **params: Any) -> list[Completion]:
-        key = json.dumps([prompt, params], sort_keys=True, ensure_ascii=False, default=str)
+    @staticmethod
+    def key(prompt: Any, params: dict[str, Any]) -> str:
+        return json.dumps([prompt, params], sort_keys=True, ensure_ascii=False, default=str)
+
+    def _start(self, key: str, llm: BaseLLM, prompt: Any, params: dict[str, Any]) -> asyncio.Future[list[Completion]]:
         if key not in self.answers:
             self.answers[key] = asyncio.ensure_future(llm.generate(prompt, **params))
-        return await self.answers[key]
+        return self.answers[key]
+
+    async def ask(self, llm: BaseLLM, prompt: Any, **params: Any) -> list[Completion]:
+        key = self.key(prompt, params)
+        self.unclaimed.discard(key)
+        return await self._start(key, llm, prompt, params)
+
+    def prefetch(self, llm: BaseLLM, prompt: Any, **params: Any) -> None:
+        """Start a request a later ``ask`` will probably make; do not wait for it."""
+        key = self.key(prompt, params)
+        if key not in self.answers:
+            self.speculative += 1
+            self.unclaimed.add(key)
+            self._start(key, llm, prompt, params)
+
+    async def close(self) -> None:
+        """At the episode's end: cancel prefetched requests still running, count the unused."""
+        self.speculative_wasted += len(self.unclaimed)
+        pending = [self.answers[k] for k in self.unclaimed if not self.answers[k].done()]
+        for future in pending:
+            future.cancel()
+        # Collect every outcome, so no prefetched failure is reported as "never retrieved".
+        await asyncio.gather(*(self.answers[k] for k in self.unclaimed), return_exceptions=True)
+        self.unclaimed.clear()
+
+    def speculation_note(self) -> str | None:
+        if not self.speculative:
+            return None
+        return f"speculative calls: {self.speculative}, wasted: {self.speculative_wasted}"
 
 
 class AlfWorldModel:
@@ -103,14 +138,26 @@ class AlfWorldModel:
         self.config = config or ModelConfig()
 
     # -- proposer -------------------------------------------------------------------------
-    async def propose(self, state: AlfState) -> list[str]:
+    def _proposer_request(self, state: AlfState) -> tuple[str, dict[str, Any]]:
         cfg = self.config
         prompt = actor_prompt(state.kind, state.intro, list(state.turns), self.reflections, self.reflection_style)
+        return prompt, {"n": cfg.samples, "temperature": cfg.temperature, "max_tokens": cfg.action_tokens, "logprobs": True}
+
+    def prefetch(self, state: AlfState) -> None:
+        """The planner's hint that the next plan expands ``state``: start its proposer request
+        (its critic request was made already, when this plan evaluated it). A backend that
+        runs one request at a time could not overlap it with anything: then nothing starts."""
+        if self.llm.concurrency <= 1:
+            return
+        prompt, params = self._proposer_request(state)
+        self.journal.prefetch(self.llm, prompt, **params)
+
+    async def propose(self, state: AlfState) -> list[str]:
+        cfg = self.config
+        prompt, params = self._proposer_request(state)
         if self.journal.first_prompt is None:
             self.journal.first_prompt = prompt
-        samples = await self.journal.ask(
-            self.llm, prompt, n=cfg.samples, temperature=cfg.temperature, max_tokens=cfg.action_tokens, logprobs=True
-        )
+        samples = await self.journal.ask(self.llm, prompt, **params)
         ranked = rank_samples([(parse_action(c.text), c.mean_logprob) for c in samples])
         allowed = [c for c in state.admissible if c not in HIDDEN_COMMANDS]
         kept = [c for c in ranked if c in allowed]

@@ -41,6 +41,7 @@ class TrialSettings:
     breadth: int = 2
     depth: int = 2
     discount: float = 0.9
+    speculative_leaves: bool = False  # prefetch every leaf's proposals (faster, wastes calls)
     samples: int = 6
     memory_size: int = 3
     action_tokens: int = 32
@@ -105,7 +106,8 @@ class TrialLoop:
             progress=settings.progress,
         )
         self.reflections = JsonlLog(run_dir.file("reflections.jsonl"))
-        self.planner = LookaheadPlanner(breadth=settings.breadth, depth=settings.depth, discount=settings.discount)
+        self.planner = LookaheadPlanner(breadth=settings.breadth, depth=settings.depth, discount=settings.discount,
+                                        speculative_leaves=settings.speculative_leaves)
 
     # -- what is known so far ---------------------------------------------------------------
     def records(self, trial: int) -> dict[int, dict[str, Any]]:
@@ -174,6 +176,7 @@ class TrialLoop:
         try:
             result = await agent.run_episode(env, game, memory)
         finally:
+            await journal.close()
             env.close()
         info = self.games.games[game]
         return {
@@ -185,6 +188,8 @@ class TrialLoop:
             **result.to_json(),
             "memory": list(memory.reflections),
             "fallbacks": journal.fallbacks,
+            "speculative_calls": journal.speculative,
+            "speculative_wasted": journal.speculative_wasted,
             "prompt": journal.first_prompt,
             "transcript": {
                 "intro": context.intro,
@@ -291,5 +296,7 @@ def render_trial_log(trial: int, played: dict[int, dict[str, Any]]) -> str:
             out.append(f"> {turn['action']}\n{turn['observation']}\n")
             if turn.get("critic"):
                 out.append(turn["critic"] + "\n")
+        if r.get("speculative_wasted"):
+            out.append(f"[speculative calls wasted: {r['speculative_wasted']} of {r['speculative_calls']}]\n")
         out.append(f"STATUS: {'OK' if r.get('success') else 'FAIL'} after {r.get('env_steps')} steps\n")
     return "".join(out)

@@ -158,6 +158,11 @@ class BaseLLM:
         view.usage = usage
         return view
 
+    @property
+    def concurrency(self) -> int:
+        """How many requests this backend (and its views) runs at once."""
+        return self._shared.concurrency
+
     def describe(self) -> dict[str, Any]:
         return {"backend": self.name, "model": self.model, "simulated": self.simulated}
 

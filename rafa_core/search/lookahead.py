@@ -10,6 +10,17 @@ The plan is the path to the best leaf (ties: the earlier-proposed path).
 
 The independent calls run concurrently: a node's critic and proposer together, then the
 world-model predictions of all its children, then each child's subtree.
+
+Pipelining across real steps (``prefetch``, on by default): the agent acts on the first
+action and plans again from the real state. When the world model predicted that state, the
+next tree repeats this tree's calls under the chosen child (a model that memoizes its
+requests answers them once) and its first new calls are the expansions of the leaves under
+that child. A model with a ``prefetch(state)`` method is told about those leaves as soon as
+the action is chosen, so it can start their requests while the environment steps. Those are
+exactly requests the next plan makes when the prediction holds: nothing extra then.
+``speculative_leaves`` goes further (off by default): every leaf is prefetched together
+with its critic, so the next plan's first new wave is already answered when it starts; the
+leaves under the children that were not chosen are wasted calls.
 """
 
 from __future__ import annotations
@@ -19,6 +30,10 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from .base import Plan, TaskModel
+
+# Event-loop turns an HTTP client needs to put new requests on the wire (httpx: pool, connect,
+# write); the environment's step that follows holds the loop.
+SEND_TURNS = 3
 
 State = TypeVar("State")
 Action = TypeVar("Action")
@@ -59,12 +74,17 @@ class LookaheadPlanner:
     breadth: int = 2
     depth: int = 2
     discount: float = 0.9
+    prefetch: bool = True  # tell the model which leaves the next plan expands (see above)
+    speculative_leaves: bool = False  # prefetch every leaf with its critic (wastes calls)
 
     async def plan(self, model: TaskModel, state: Any) -> Plan:
         root = Node(state=state)
         await self._expand(model, root, parent=None)
         path = self._best_path(root)
         leaf = path[-1] if path else root
+        if self.prefetch and path and self._prefetch(model, self._next_leaves(model, path[0])):
+            for _ in range(SEND_TURNS):  # let the prefetched requests go out before the env steps
+                await asyncio.sleep(0)
         return Plan(
             actions=[n.action for n in path],
             value=leaf.score(self.discount),
@@ -73,6 +93,8 @@ class LookaheadPlanner:
 
     async def _expand(self, model: TaskModel, node: Node, parent: Node | None) -> None:
         expand = node.depth < self.depth and not model.is_terminal(node.state)
+        if self.speculative_leaves and node.depth == self.depth:
+            self._prefetch(model, [node])
         if expand:
             value, actions = await asyncio.gather(model.evaluate(node.state), model.propose(node.state))
         else:
@@ -84,6 +106,28 @@ class LookaheadPlanner:
         states = await asyncio.gather(*(model.predict(node.state, a) for a in actions))
         node.children = [Node(state=s, action=a, depth=node.depth + 1) for a, s in zip(actions, states)]
         await asyncio.gather(*(self._expand(model, child, node) for child in node.children))
+
+    def _next_leaves(self, model: TaskModel, chosen: Node) -> list[Node]:
+        """The nodes the next plan expands first if the prediction holds: rooted at the chosen
+        child, it expands down to this tree's depth, one level deeper than this tree did."""
+        out: list[Node] = []
+        stack = [chosen]
+        while stack:
+            node = stack.pop()
+            if node.depth == self.depth and not model.is_terminal(node.state):
+                out.append(node)
+            stack.extend(reversed(node.children))
+        return out
+
+    @staticmethod
+    def _prefetch(model: TaskModel, nodes: list[Node]) -> bool:
+        """Pass ``nodes`` to the model's optional ``prefetch`` hook; whether there was one."""
+        hook = getattr(model, "prefetch", None)
+        if hook is None or not nodes:
+            return False
+        for node in nodes:
+            hook(node.state)
+        return True
 
     @staticmethod
     def _set_value(node: Node, value: float | None, parent: Node | None) -> None:
