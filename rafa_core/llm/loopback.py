@@ -32,6 +32,7 @@ import random
 import re
 import socket
 import struct
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -132,6 +133,12 @@ class ServerStats:
 class _HTTPServer(ThreadingHTTPServer):
     request_queue_size = 256  # the default backlog (5) drops connections under concurrency
     daemon_threads = True  # a hung handler must not block shutdown
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that hangs up (a cancelled request, a timeout) is normal here, not news.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
 
 class _HTTPError(Exception):
