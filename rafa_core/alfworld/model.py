@@ -105,12 +105,12 @@ class Journal:
             self._start(key, llm, prompt, params)
 
     async def close(self) -> None:
-        """At the episode's end: cancel prefetched requests still running, count the unused."""
+        """At the episode's end: let prefetched requests still running finish, count the unused.
+
+        They are not cancelled: a provider bills a request it has started anyway, and waiting
+        keeps the usage, the retries and the logs the same whatever the timing was."""
         self.speculative_wasted += len(self.unclaimed)
-        pending = [self.answers[k] for k in self.unclaimed if not self.answers[k].done()]
-        for future in pending:
-            future.cancel()
-        # Collect every outcome, so no prefetched failure is reported as "never retrieved".
+        # return_exceptions: a prefetched failure is counted in usage, not raised here.
         await asyncio.gather(*(self.answers[k] for k in self.unclaimed), return_exceptions=True)
         self.unclaimed.clear()
 
