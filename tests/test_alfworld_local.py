@@ -30,7 +30,8 @@ def test_one_short_episode_on_the_embedded_model(tmp_path, tmp_path_factory, mon
                              action_tokens=12, observation_tokens=24, critic_tokens=24, progress=False)
     summary = asyncio.run(TrialLoop(RunDir(tmp_path, {"test": "local"}), games, llm, llm, usage, settings).run())
     assert summary["episodes"] == 1 and summary["simulated"] is False
-    assert summary["llm_calls"] == 4  # root critic + proposer, child world model + critic
+    # Root critic + proposer, child world model + critic; nothing prefetched at the last step.
+    assert summary["llm_calls"] == 4
     record = json.loads((tmp_path / "episodes.jsonl").read_text().splitlines()[0])
     assert record["env_steps"] == 1
     step = record["trace"][0]

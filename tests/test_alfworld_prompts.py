@@ -205,3 +205,21 @@ def test_missing_data_dir_and_empty_data_dir_are_user_errors(tmp_path):
                                "--out", str(tmp_path / "run")], env=env, capture_output=True, text=True, timeout=120)
         assert proc.returncode == 2, proc.stderr
         assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_no_prefetch_when_planning_the_episodes_last_step():
+    from rafa_core.alfworld.model import ModelConfig
+    from rafa_core.alfworld.prompts import Turn
+
+    async def prefetched(real_turns: int) -> int:
+        journal = Journal()
+        model = AlfWorldModel(SlowLLM(make_rule(0.0), concurrency=4), [], False, journal, ModelConfig(max_steps=2))
+        root = AlfState(kind="clean", intro=INTRO, turns=tuple(Turn("look", "Nothing happens.") for _ in range(real_turns)),
+                        admissible=("go to cabinet 1", "go to countertop 1"))
+        leaf = await model.predict(root, "go to countertop 1")  # an imagined turn on top
+        model.prefetch(leaf)
+        await journal.close()
+        return journal.speculative
+
+    assert asyncio.run(prefetched(0)) == 1  # planning step 1 of 2: step 2's plan will want it
+    assert asyncio.run(prefetched(1)) == 0  # planning step 2 of 2: no plan follows

@@ -65,6 +65,7 @@ class ModelConfig:
     action_tokens: int = 32
     observation_tokens: int = 80
     critic_tokens: int = 96
+    max_steps: int | None = None  # the episode's step limit: no prefetch for a plan that will not come
 
 
 @dataclass
@@ -147,10 +148,15 @@ class AlfWorldModel:
         """The planner's hint that the next plan expands ``state``: start its proposer request
         (its critic request was made already, when this plan evaluated it). A backend that
         runs one request at a time could not overlap it with anything: then nothing starts."""
-        if self.llm.concurrency <= 1:
+        if self.llm.concurrency <= 1 or self._last_real_step(state):
             return
         prompt, params = self._proposer_request(state)
         self.journal.prefetch(self.llm, prompt, **params)
+
+    def _last_real_step(self, state: AlfState) -> bool:
+        """Whether the step being planned is the episode's last (then no plan follows it)."""
+        real_steps_done = len(state.turns) - state.imagined
+        return self.config.max_steps is not None and real_steps_done + 1 >= self.config.max_steps
 
     async def propose(self, state: AlfState) -> list[str]:
         cfg = self.config

@@ -163,7 +163,8 @@ class TrialLoop:
         context = EpisodeContext(env)
         s = self.settings
         config = ModelConfig(samples=s.samples, breadth=s.breadth, action_tokens=s.action_tokens,
-                             observation_tokens=s.observation_tokens, critic_tokens=s.critic_tokens)
+                             observation_tokens=s.observation_tokens, critic_tokens=s.critic_tokens,
+                             max_steps=s.max_steps)
         agent = RAFAAgent(
             planner=self.planner,
             make_model=lambda mem: AlfWorldModel(
