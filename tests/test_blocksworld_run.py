@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 
 from rafa_core.blocksworld.cli import main as cli_main
+from rafa_core.blocksworld.domain import applicable_actions, inverse
 from rafa_core.blocksworld.domain import apply as apply_action
+from rafa_core.blocksworld.model import BlocksworldModel, Situation
 from rafa_core.blocksworld.episodes import SearchSettings, run_rafa, run_rap
 from rafa_core.blocksworld.oracle import make_oracle
 from rafa_core.blocksworld.pddl_io import load_instance_set
@@ -73,9 +75,6 @@ def test_flat_priors_exact_world_model_rafa_solves_95_percent_and_rap_fewer_per_
 
 
 def test_the_undo_action_is_not_proposed_unless_allowed(step4):
-    from rafa_core.blocksworld.domain import applicable_actions, inverse
-    from rafa_core.blocksworld.model import BlocksworldModel, Situation
-
     problem = step4[0].problem
     first = applicable_actions(problem.init)[0]
     situation = Situation.start(problem.init).then(first, apply_action(problem.init, first))

@@ -152,7 +152,9 @@ def test_loglik_is_cached_and_unsupported_backends_say_so(tmp_path):
 
 
 def test_scripted_answers_do_not_depend_on_call_order():
-    rule = lambda t, r: str(r.rng.random())
+    def rule(t, r):
+        return str(r.rng.random())
+
     a, b = ScriptedLLM(rule, seed=1), ScriptedLLM(rule, seed=1)
     first = asyncio.run(a.generate("x"))[0].text, asyncio.run(a.generate("y"))[0].text
     second = asyncio.run(b.generate("y"))[0].text, asyncio.run(b.generate("x"))[0].text

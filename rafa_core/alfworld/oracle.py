@@ -65,12 +65,17 @@ def next_command(world: World, hints: list[str] | None = None) -> str:
         if not targets:
             return "look"
         target = next((r for r in targets if any(o in world.placed for o in world.contents.get(r, []))), targets[0])
-        if world.location != target:
-            return f"go to {target}"
-        if target in world.closed:
-            return f"open {target}"
-        return f"move {held} to {target}"
+        return at_open(world, target, f"move {held} to {target}")
     return fetch(world, hints)
+
+
+def at_open(world: World, recep: str, command: str) -> str:
+    """``command``, once the player stands at ``recep`` and it is open."""
+    if world.location != recep:
+        return f"go to {recep}"
+    if recep in world.closed:
+        return f"open {recep}"
+    return command
 
 
 def fetch(world: World, hints: list[str] | None) -> str:
@@ -82,11 +87,7 @@ def fetch(world: World, hints: list[str] | None) -> str:
             continue
         for item in items:
             if world.is_task_object(item) and item not in world.placed:
-                if world.location != recep:
-                    return f"go to {recep}"
-                if recep in world.closed:
-                    return f"open {recep}"
-                return f"take {item} from {recep}"
+                return at_open(world, recep, f"take {item} from {recep}")
     return search(world, hints)
 
 

@@ -52,6 +52,10 @@ def _new_tree(instance: Instance, llm: BaseLLM, prompts: PromptSet, settings: Se
     return MCTS(model, Situation.start(problem.init), config)
 
 
+def _action_text(action: Action | None) -> str | None:
+    return render_action(action) if action is not None else None  # None: the planner had no action
+
+
 def _instance_json(instance: Instance) -> dict[str, Any]:
     return {
         "source": instance.source,
@@ -165,11 +169,11 @@ async def run_rafa(instance: Instance, llm: BaseLLM, prompts: PromptSet, setting
             "episode": number,
             "success": result.success,
             "env_steps": result.env_steps,
-            "actions": [render_action(s.action) for s in result.trace if s.action is not None],
+            "actions": [_action_text(s.action) for s in result.trace if s.action is not None],
             "final_state": env.observation()["state"],
             "wrong_predictions": mismatches[-1],
             "steps": [
-                {"step": s.step, "action": render_action(s.action) if s.action is not None else None, "plan_value": s.plan_value,
+                {"step": s.step, "action": _action_text(s.action), "plan_value": s.plan_value,
                  **(s.tree or {}), "observed": s.observation["state"], "info": s.info}
                 for s in result.trace
             ],

@@ -60,13 +60,14 @@ OPENAI_URL = "https://api.openai.com/v1"
 _COMPLETION_MODELS = re.compile(r"(instruct|davinci|babbage)", re.IGNORECASE)
 _MAX_STOP = 4  # OpenAI accepts at most 4 stop sequences; the rest are cut here
 # What a refused parameter becomes (OpenAI's reasoning models refuse these with a 400).
+_NO_LOGPROBS = "leaving it out: samples carry no log-probabilities (ranked by frequency instead)"
 _ADAPTATIONS = {
     "max_tokens": "sending max_completion_tokens instead (hidden reasoning tokens count against it, "
                   "so an answer may come back empty: a failed step in the log)",
     "temperature": "leaving it out: the model samples at its own temperature, so greedy calls are not greedy",
     "stop": "leaving it out: answers are cut at the stop strings here",
-    "logprobs": "leaving it out: samples carry no log-probabilities (ranked by frequency instead)",
-    "top_logprobs": "leaving it out: samples carry no log-probabilities (ranked by frequency instead)",
+    "logprobs": _NO_LOGPROBS,
+    "top_logprobs": _NO_LOGPROBS,
 }
 _REFUSAL_CODES = ("unsupported_parameter", "unsupported_value")
 _MAX_RETRY_AFTER_S = 60.0
