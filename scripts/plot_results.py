@@ -143,14 +143,66 @@ def plot(run_dirs: list[Path], out: Path, labels: list[str] | None = None, title
     return out
 
 
+# -- --paper: each benchmark draws its own paper figure ------------------------------------------
+# A benchmark package ``rafa_core/<name>/paper.py`` provides
+#   recognise(run_dir: Path) -> bool       (is this run one of mine?)
+#   draw_paper(ax, runs: list[tuple[Path, str]]) -> None   (ours and the original's reference, labelled)
+PAPER_BENCHMARKS = ("tictactoe", "game24", "blocksworld", "alfworld")
+
+
+def paper_module_of(run_dir: Path):
+    import importlib
+
+    for name in PAPER_BENCHMARKS:
+        try:
+            module = importlib.import_module(f"rafa_core.{name}.paper")
+        except ModuleNotFoundError:
+            continue
+        if module.recognise(run_dir):
+            return module
+    return None
+
+
+def plot_paper(run_dirs: list[Path], out: Path, labels: list[str] | None = None) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    grouped: dict[Any, list[tuple[Path, str]]] = {}
+    for i, run_dir in enumerate(run_dirs):
+        module = paper_module_of(run_dir)
+        if module is None:
+            print(f"error: {run_dir} is not a run with a paper figure (no summary.json, or an unknown benchmark)",
+                  file=sys.stderr)
+            raise SystemExit(2)
+        label = labels[i] if labels and i < len(labels) else default_label(run_dir)
+        grouped.setdefault(module, []).append((run_dir, label))
+    fig, axes = plt.subplots(1, len(grouped), figsize=(6.4 * len(grouped), 4.6), squeeze=False)
+    for ax, (module, runs) in zip(axes[0], grouped.items()):
+        module.draw_paper(ax, runs)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("run_dirs", nargs="+", type=Path, help="run directories (each with summary.json)")
     parser.add_argument("--out", type=Path, default=Path("results.png"), help="the PNG to write")
     parser.add_argument("--labels", nargs="*", default=None, help="one legend label per run directory")
     parser.add_argument("--title", default=None)
+    parser.add_argument("--paper", action="store_true",
+                        help="draw the benchmark's figure in the paper's conventions, with the original's numbers beside ours")
     args = parser.parse_args(argv)
-    written = plot(args.run_dirs, args.out, args.labels, args.title)
+    if args.paper:
+        written = plot_paper(args.run_dirs, args.out, args.labels)
+    else:
+        written = plot(args.run_dirs, args.out, args.labels, args.title)
     print(f"wrote {written}")
     return 0
 
