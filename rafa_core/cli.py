@@ -17,15 +17,11 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable
 
 from .llm.base import BackendError, BaseLLM, BudgetExceeded, UserError
-from .llm.cache import ResponseCache
+from .llm.cache import ResponseCache, default_cache_dir
 from .llm.registry import BackendOptions, OracleFactory, describe_choice, make_llm
 from .llm.usage import Usage
 
 EXIT_OK, EXIT_CRASH, EXIT_USER_ERROR, EXIT_BUDGET = 0, 1, 2, 3
-
-
-def default_cache_dir() -> Path:
-    return Path(os.environ.get("RAFA_CACHE_DIR") or Path.home() / ".cache" / "rafa")
 
 
 def add_shared_flags(parser: argparse.ArgumentParser) -> None:

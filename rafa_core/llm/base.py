@@ -14,6 +14,7 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, Union, runtime_checkable
 
+from .errors import BackendError, BudgetExceeded, NotSupported, UserError  # noqa: F401  (re-exported)
 from .usage import Usage
 
 if TYPE_CHECKING:
@@ -21,22 +22,6 @@ if TYPE_CHECKING:
 
 Messages = list[dict[str, str]]
 Prompt = Union[str, Messages]
-
-
-class UserError(Exception):
-    """Bad user input (flags, keys, files, servers): one line for the user, exit code 2."""
-
-
-class BackendError(Exception):
-    """The backend failed after its retries (server down, malformed answers, ...)."""
-
-
-class NotSupported(UserError):
-    """The backend cannot do what was asked (e.g. ``loglik`` on a chat-only server)."""
-
-
-class BudgetExceeded(Exception):
-    """The run's ``--max-cost`` is spent; the runner stops cleanly."""
 
 
 @dataclass

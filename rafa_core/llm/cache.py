@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import sys
 import threading
@@ -10,7 +11,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .base import UserError
+from .errors import UserError
+
+
+def default_cache_dir() -> Path:
+    """Where responses and converted models are cached: ``$RAFA_CACHE_DIR`` or ``~/.cache/rafa``."""
+    return Path(os.environ.get("RAFA_CACHE_DIR") or Path.home() / ".cache" / "rafa")
 
 _SCHEMA = "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
 _BUSY_WAIT_S = 60.0

@@ -37,9 +37,9 @@ from typing import TYPE_CHECKING, Any, Callable, Hashable, Sequence
 from urllib.parse import urlparse
 
 from .base import BaseLLM, Completion, GenerationResult, Prompt, UserError, as_messages, as_text
+from .cache import ResponseCache, default_cache_dir
 
 if TYPE_CHECKING:
-    from .cache import ResponseCache
     from .usage import Usage
 
 LOCAL_BACKEND = "local"
@@ -835,8 +835,6 @@ def embedded_gguf(package: str = LOCAL_PACKAGE) -> Path:
 
 
 def local_model_cache() -> Path:
-    from ..cli import default_cache_dir  # $RAFA_CACHE_DIR or ~/.cache/rafa
-
     return default_cache_dir() / "models" / LOCAL_CACHE_NAME
 
 

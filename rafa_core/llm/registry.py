@@ -10,30 +10,12 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from .base import BaseLLM, UserError
-from .cache import ResponseCache
-from .usage import Usage
-
-# Builds a benchmark's simulated backend from (error rate, options).
-OracleFactory = Callable[[float, "BackendOptions"], BaseLLM]
+from .options import BackendOptions, OracleFactory  # noqa: F401  (re-exported)
 
 _OPENAI_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/\-]*$")  # ft: fine-tunes keep their colons
-
-
-@dataclass
-class BackendOptions:
-    base_url: str | None = None
-    api_key: str | None = None
-    cache: ResponseCache | None = None
-    concurrency: int = 8
-    timeout: float = 60.0
-    max_retries: int = 6
-    seed: int = 0
-    usage: Usage = field(default_factory=Usage)
 
 
 def describe_choice(requested: str | None, original_default: str, base_url: str | None) -> tuple[str, str]:

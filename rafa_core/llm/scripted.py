@@ -22,7 +22,7 @@ from .base import (
 )
 
 if TYPE_CHECKING:
-    from .registry import BackendOptions
+    from .options import BackendOptions
 
 
 @dataclass

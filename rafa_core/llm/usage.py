@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .errors import BudgetExceeded
+
 # USD per 1M tokens: (prompt, completion). Public list prices; unknown models cost 0
 # and are reported as unpriced rather than guessed.
 PRICES_PER_MTOK: dict[str, tuple[float, float]] = {
@@ -83,8 +85,6 @@ class Usage:
 
     def check_budget(self) -> None:
         """Raise :class:`BudgetExceeded` if this ledger or an ancestor has spent its cap."""
-        from .base import BudgetExceeded
-
         ledger: Usage | None = self
         while ledger is not None:
             if ledger.max_cost is not None and ledger.cost_usd >= ledger.max_cost:
