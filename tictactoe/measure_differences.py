@@ -45,11 +45,12 @@ def measure(run_dir: Path) -> dict[str, float]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--noise", default="0.3", help="error rate of both simulated players")
+    parser.add_argument("--noise", default="0.3", help="error rate of the simulated X")
+    parser.add_argument("--o_noise", default=None, help="error rate of the simulated O (default: --noise)")
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--out", type=Path, default=Path("/tmp/ttt-differences"))
     args = parser.parse_args()
-    base = ["--X", f"oracle:{args.noise}", "--O", f"oracle:{args.noise}", "--O_MPC", "3",
+    base = ["--X", f"oracle:{args.noise}", "--O", f"oracle:{args.o_noise or args.noise}", "--O_MPC", "3",
             "--num_train_epochs", str(args.epochs), "--num_eval_epochs", "10", "--verbose", "0", "--no-cache"]
     print(f"setting | O score (mean of evaluations 1..{args.epochs}) | paper's last point | O win rate | calls/game")
     for name, flags in SETTINGS.items():

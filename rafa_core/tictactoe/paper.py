@@ -24,6 +24,7 @@ PAPER_EPOCHS = 12  # the original's plot reads epochs 0..11
 TITLE = "Tic-Tac-Toe (Player O)"
 Y_RANGE = (-0.6, 1.1)
 X_RANGE = (0, 20)
+OUR_COLORS = ("tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan", "black")
 
 # O's raw score per epoch 0..11 in the original's shipped logs (10 evaluation games each).
 ORIGINAL_RUNS: dict[str, tuple[float, ...]] = {
@@ -84,23 +85,25 @@ def _original_style(name: str) -> dict[str, Any]:
 
 def draw_paper(ax, runs: list[tuple[Path, str]]) -> None:
     """Ours (solid, with markers) and the original's four runs (dashed/dotted, labelled)."""
+    from matplotlib.ticker import MaxNLocator
+
     lowest, last_x = Y_RANGE[0], X_RANGE[1]
     for name in ORIGINAL_RUNS:
         curve = original_curve(name)
-        ax.plot([x for x, _ in curve], [y for _, y in curve], label=f"original {name} (shipped logs)",
-                **_original_style(name))
+        ax.plot([x for x, _ in curve], [y for _, y in curve], label=f"original {name}", **_original_style(name))
         lowest = min(lowest, *(y for _, y in curve))
-    for run_dir, label in runs:
+    for i, (run_dir, label) in enumerate(runs):
         curve = paper_curve(run_dir)
         if not curve:
             continue
         simulated = " [simulated]" if _read_json(Path(run_dir) / "summary.json").get("simulated") else ""
         ax.plot([x for x, _ in curve], [y for _, y in curve], marker="o", markersize=4, linewidth=2.4,
-                label=f"ours: {label}{simulated}")
+                color=OUR_COLORS[i % len(OUR_COLORS)], label=f"ours: {label}{simulated}")
         lowest = min(lowest, *(y for _, y in curve))
         last_x = max(last_x, curve[-1][0])
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title(TITLE)
-    ax.set_xlabel(f"Episode (training games; evaluation score, running mean of {SMOOTHING})")
+    ax.set_xlabel(f"Episode (evaluation after training game episode+1; running mean of {SMOOTHING})")
     ax.set_ylabel("Score (O: +1 win, 0 tie, -1 loss)")
     # The paper's y range, widened only if a curve would be cut (the original's GPT-4 B=4 starts at -0.8).
     ax.set_ylim(min(Y_RANGE[0], lowest - 0.05), Y_RANGE[1])
