@@ -111,3 +111,23 @@ def test_a_shallow_cached_value_is_not_used_for_a_deeper_search():
 def test_no_proposals_give_an_empty_plan():
     result = plan(GameSearch(), Nim(proposals=()), 5)
     assert not result and result.value == 0.0
+
+
+def test_prefer_breaks_ties_between_equal_values():
+    result = plan(GameSearch(prefer=lambda take: take), Nim(), 6)  # both takes lose
+    assert result.value == LOSS and result.actions == [2]
+    winning = plan(GameSearch(prefer=lambda take: -take), Nim(), 7)  # a win is not a tie
+    assert winning.actions == [1] and winning.value == WIN
+
+
+def test_the_fresh_cache_entries_are_saved_and_restored():
+    cache: StateCache = StateCache()
+    plan(GameSearch(cache=cache), Nim(), 8)
+    saved = cache.to_json(lambda s: f"{s[0]}/{s[1]}")
+    cache.mark_stale()
+    assert cache.to_json(str) == []  # stale entries are not worth keeping
+    restored = StateCache.from_json(saved, lambda text: (int(text.split("/")[0]), text.split("/")[1]))
+    assert restored.fresh_count() == len(saved) > 0
+    model = Nim()
+    again = plan(GameSearch(cache=restored), model, 8)
+    assert model.calls == [] and again.actions == [2] and again.value == WIN

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 
@@ -11,7 +12,17 @@ from rafa_core.tictactoe import prompts as P
 from rafa_core.tictactoe.game import Board, replay
 from rafa_core.tictactoe.match import play_game
 from rafa_core.tictactoe.oracle import OracleErrors, oracle_llm
-from rafa_core.tictactoe.players import MAX_RETRIES, BasePlayer, LearnedState, RAFAPlayer
+from rafa_core.tictactoe.players import (
+    MAX_RETRIES,
+    BasePlayer,
+    LearnedState,
+    RAFAOptions,
+    RAFAPlayer,
+    prompt_examples,
+    seed_examples,
+)
+
+IMPROVED = RAFAOptions.improved()
 
 
 def play(x, o, *, session="t", learn=False):
@@ -22,9 +33,10 @@ def garbage(text, request):
     return "I would rather talk about the weather."
 
 
-def test_rafa_with_oracle_models_never_loses_to_a_random_x():
+@pytest.mark.parametrize("options", [IMPROVED, RAFAOptions()], ids=["improved", "original"])
+def test_rafa_with_oracle_models_never_loses_to_a_random_x(options):
     learned = LearnedState()  # shared by the 50 games, as in one evaluation
-    o = RAFAPlayer(oracle_llm(0.0), "O", breadth=3, learned=learned)
+    o = RAFAPlayer(oracle_llm(0.0), "O", breadth=3, learned=learned, options=options)
     results, games = [], set()
     for game in range(50):
         x = BasePlayer(oracle_llm(1.0, seed=game), "X")  # every move a random empty cell
@@ -87,7 +99,7 @@ def test_learned_examples_reach_the_prompts():
 
 
 def test_reflection_and_plan_feed_the_proposer():
-    o = RAFAPlayer(oracle_llm(0.0), "O", breadth=2, max_depth=1)
+    o = RAFAPlayer(oracle_llm(0.0), "O", breadth=2, max_depth=1, options=IMPROVED)
     record = play(BasePlayer(oracle_llm(0.0), "X"), o, learn=True)
     assert record.reflections["O"]["lessons"] and o.learned.plan
     assert len(o.learned.memory.trials) == 1
@@ -194,3 +206,77 @@ def test_availability_answers():
     assert P.parse_empty_positions("Empty positions: 2, 7") == frozenset({2, 7})
     assert P.parse_empty_positions("none") == frozenset()
     assert P.parse_empty_positions("hmm") is None
+
+
+# -- the original's behaviour by default (tictactoe/README.md, "Differences from the original") --
+def proposer_prompts(llm_log):
+    return [text for text in llm_log if P.PROPOSE_TASK in text]
+
+
+def test_by_default_the_plan_stays_empty_and_never_reaches_the_proposer():
+    seen = []
+    rules = oracle_llm(0.0)
+
+    def spy(text, request):
+        seen.append(text)
+        return rules.rule(text, request)
+
+    o = RAFAPlayer(ScriptedLLM(spy), "O", breadth=2, max_depth=1)
+    first = play(BasePlayer(oracle_llm(0.0), "X"), o, learn=True, session="g0")
+    assert first.reflections["O"]["lessons"] and "plan" not in first.reflections["O"]  # T1: reflection only
+    assert o.learned.plan == "" and not any(P.PLAN_TASK in t for t in seen)
+    play(BasePlayer(oracle_llm(0.0), "X"), o, learn=True, session="g1")
+    assert proposer_prompts(seen) and not any("improvement plan" in t for t in proposer_prompts(seen))
+    # Reflecting changes no prompt of the search, so its cache stays fresh (as in the original).
+    version = o.learned.cache.version
+    asyncio.run(o.end_game(first.moves, Board.from_moves(first.moves), first.result))
+    assert o.learned.cache.version == version
+
+
+def test_by_default_equal_values_go_to_the_highest_cell():
+    # X has two in a row on 1-2; O must block at 3, else X wins.  Among equal values the
+    # original takes the highest-numbered cell, the improved player the first proposed.
+    def proposals_then_oracle(text, request):
+        if P.PROPOSE_TASK in text:
+            return "7, 8"  # neither blocks: both lose, values equal
+        return rules.rule(text, request)
+
+    rules = oracle_llm(0.0)
+    board = Board.from_moves([("X", 1), ("O", 5), ("X", 2)])
+    for options, expected in ((RAFAOptions(), 8), (IMPROVED, 7)):
+        o = RAFAPlayer(ScriptedLLM(proposals_then_oracle), "O", breadth=2, options=options)
+        decision = asyncio.run(o.choose(board, "t"))
+        values = [c["value"] for c in decision.log["search"]["candidates"]]
+        assert values == [-1.0, -1.0] and decision.position == expected
+
+
+def test_by_default_every_learned_example_is_shown():
+    learned = [{"board": f"{i}", "n": i} for i in range(40)]
+    shown = prompt_examples(learned, "opponent", None)
+    assert shown == learned  # the opponent model has no seed examples
+    capped = prompt_examples(learned, "winner", 16)
+    assert capped == seed_examples()["winner"] + learned[-16:]
+    assert prompt_examples(learned, "opponent", 0) == []
+
+
+def test_by_default_the_availability_model_is_not_learned():
+    errors = OracleErrors(availability=1.0)  # every list of empty cells misses one
+    for options, learns in ((RAFAOptions(), False), (IMPROVED, True)):
+        o = RAFAPlayer(oracle_llm(errors), "O", breadth=2, max_depth=1, options=options)
+        play(BasePlayer(oracle_llm(0.0), "X"), o, learn=True)
+        assert bool(o.learned.memory.examples_for("availability")) is learns
+
+
+def test_the_search_cache_and_answers_survive_a_save_and_load():
+    o = RAFAPlayer(oracle_llm(0.0), "O", breadth=2)
+    board = Board.from_moves([("X", 5)])
+    first = asyncio.run(o.choose(board, "t"))
+    saved = LearnedState.from_json(json.loads(json.dumps(o.learned.to_json())))
+    assert saved.cache.fresh_count() == o.learned.cache.fresh_count() > 0
+    assert saved.answers == o.learned.answers
+
+    def refuse(text, request):
+        raise AssertionError("asked again: " + text[:80])
+
+    again = RAFAPlayer(ScriptedLLM(refuse), "O", breadth=2, learned=saved)
+    assert asyncio.run(again.choose(board, "t")).position == first.position

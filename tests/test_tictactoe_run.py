@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from rafa_core.llm.base import BackendError
+from rafa_core.tictactoe import cli
 from rafa_core.tictactoe.cli import main
 from rafa_core.tictactoe.results import score_curve
 
@@ -109,3 +111,80 @@ def test_a_failing_backend_is_one_line_and_exit_2(tmp_path, capsys):
     flags = ["--X", f"replay:{replay}", "--O", "oracle", "--verbose", "0", "--no-cache", "--out", str(tmp_path / "r")]
     assert main(flags) == 2
     assert "the model backend failed" in capsys.readouterr().err
+
+
+def calls_by_game(out: Path) -> dict[str, int]:
+    return {r["index"]: r["usage"]["llm_calls"] for r in lines(out / "episodes.jsonl")}
+
+
+NOISY = ["--X", "oracle:0.3", "--O", "oracle:0.3", "--O_MPC", "2", "--depth", "2",
+         "--num_eval_epochs", "3", "--verbose", "0", "--no-cache"]
+
+
+def test_games_at_any_concurrency_make_the_same_calls(tmp_path):
+    runs = {}
+    for n in (1, 4):
+        out = tmp_path / f"c{n}"
+        assert main(NOISY + ["--num_train_epochs", "2", "--concurrency", str(n), "--out", str(out)]) == 0
+        runs[n] = out
+    assert calls_by_game(runs[1]) == calls_by_game(runs[4])
+    moves = [{r["index"]: r["moves"] for r in lines(out / "episodes.jsonl")} for out in runs.values()]
+    assert moves[0] == moves[1]
+
+
+def test_a_resumed_run_asks_no_more_than_an_uninterrupted_one(tmp_path, monkeypatch):
+    whole = tmp_path / "whole"
+    assert main(NOISY + ["--num_train_epochs", "3", "--out", str(whole)]) == 0
+    expected = calls_by_game(whole)
+    assert sum(expected[i] for i in expected if i.startswith("eval-1")) > 0
+
+    # Interrupted in the middle of an evaluation (the backend fails as game 10 starts), then resumed.
+    real_play_game, started = cli.play_game, []
+
+    async def failing_play_game(*args, **kwargs):
+        started.append(1)
+        if len(started) == 10:
+            raise BackendError("simulated outage")
+        return await real_play_game(*args, **kwargs)
+
+    resumed = tmp_path / "resumed"
+    monkeypatch.setattr(cli, "play_game", failing_play_game)
+    assert main(NOISY + ["--num_train_epochs", "3", "--out", str(resumed)]) == 2
+    assert len(lines(resumed / "episodes.jsonl")) == 9
+    monkeypatch.setattr(cli, "play_game", real_play_game)
+    assert main(NOISY + ["--num_train_epochs", "3", "--out", str(resumed)]) == 0
+    assert calls_by_game(resumed) == expected
+
+    # Extending a finished run with more training epochs: the same calls as running them at once.
+    extended = tmp_path / "extended"
+    assert main(NOISY + ["--num_train_epochs", "1", "--out", str(extended)]) == 0
+    assert main(NOISY + ["--num_train_epochs", "3", "--out", str(extended)]) == 0
+    assert calls_by_game(extended) == expected
+
+
+def test_the_original_behaviour_is_the_default_and_improved_turns_on_every_change(tmp_path):
+    flags = ["--X", "oracle:0.3", "--O", "oracle:0.3", "--O_MPC", "2", "--depth", "1",
+             "--num_train_epochs", "1", "--verbose", "0", "--no-cache"]
+    assert main(flags + ["--out", str(tmp_path / "default")]) == 0
+    assert main(flags + ["--improved", "--out", str(tmp_path / "improved")]) == 0
+    assert main(flags + ["--improved", "--tie_break", "highest", "--no-improvement_plan", "--max_examples", "all",
+                         "--out", str(tmp_path / "mixed")]) == 0
+    settings = ("improvement_plan", "tie_break", "learn_availability", "max_examples")
+    configs = {name: json.loads((tmp_path / name / "config.json").read_text()) for name in ("default", "improved", "mixed")}
+    assert [configs["default"][k] for k in settings] == [False, "highest", False, "all"]
+    assert [configs["improved"][k] for k in settings] == [True, "first", True, 16]
+    assert [configs["mixed"][k] for k in settings] == [False, "highest", True, "all"]
+    plans = {name: json.loads((tmp_path / name / "0" / "O_memory.json").read_text())["plan"] for name in configs}
+    assert plans["default"] == "" and plans["improved"] and plans["mixed"] == ""
+
+
+def test_the_original_readme_command_runs_from_the_benchmark_folder(tmp_path):
+    # The original README: cd Tic-Tac-Toe; python run.py --X gpt-4 --O gpt-4 --O_MPC 3
+    # --num_train_epochs 12 --num_eval_epochs 10 (here simulated backends, fewer games).
+    flags = ["--X", "oracle:0.3", "--O", "oracle:0.3", "--O_MPC", "3", "--num_train_epochs", "1",
+             "--num_eval_epochs", "2", "--bd_api", "--no-cache", "--out", str(tmp_path / "run")]
+    result = subprocess.run([sys.executable, "run.py", *flags], cwd=ROOT / "tictactoe",
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert "O score by evaluation:" in result.stdout
+    assert (tmp_path / "run" / "0" / "eval.json").is_file()

@@ -4,12 +4,15 @@ From a state where it is our turn: the model proposes our candidate moves; for e
 model imagines the state after it, checks whether the game ended, imagines the opponent's
 reply, checks again, and recurses.  Values are from our side: +1 win, -1 loss, 0 tie or
 unknown (a model that gave no prediction, or the look-ahead horizon).  The first winning
-candidate ends the search at its node.  Every model here may be an LLM and may be wrong:
-the search only believes the model, and a ``None`` from it is "no prediction".
+candidate ends the search at its node; among equally valued candidates ``prefer`` decides
+(the highest ``prefer(action)`` wins; None keeps the proposer's order).  Every model here
+may be an LLM and may be wrong: the search only believes the model, and a ``None`` from it
+is "no prediction".
 
 A :class:`StateCache` keeps (value, best move) per searched state across searches; the
 owner marks it stale whenever a model changes (new in-context examples, a new plan), so a
-stale entry is searched again instead of trusted.
+stale entry is searched again instead of trusted.  Its fresh entries can be saved and
+restored (:meth:`StateCache.to_json`), so a resumed run trusts what it had searched.
 """
 
 from __future__ import annotations
@@ -87,6 +90,21 @@ class StateCache(Generic[S, A]):
     def fresh_count(self) -> int:
         return sum(1 for e in self.entries.values() if e.version == self.version)
 
+    def to_json(self, encode: Callable[[S], str]) -> list[dict[str, Any]]:
+        """The fresh entries (stale ones are never trusted again, so they are not kept)."""
+        return [
+            {"state": encode(state), "value": e.value, "action": e.action, "horizon": e.horizon}
+            for state, e in self.entries.items()
+            if e.version == self.version
+        ]
+
+    @classmethod
+    def from_json(cls, data: list[dict[str, Any]], decode: Callable[[str], S]) -> "StateCache[S, A]":
+        cache: StateCache[S, A] = cls()
+        for item in data:
+            cache.put(decode(item["state"]), float(item["value"]), item["action"], item.get("horizon"))
+        return cache
+
 
 @dataclass
 class _Candidate(Generic[S, A]):
@@ -109,6 +127,8 @@ class GameSearch(Generic[S, A]):
     max_depth: int | None = None
     cache: StateCache[S, A] = field(default_factory=StateCache)
     label: Callable[[Any], Any] = repr
+    # Among equally valued moves the one with the highest prefer(move); None: the first proposed.
+    prefer: Callable[[A], Any] | None = None
 
     async def plan(self, model: TwoPlayerModel[S, A], state: S) -> Plan[A]:
         stats = {"nodes": 0, "cache_hits_before": self.cache.hits}
@@ -148,18 +168,29 @@ class GameSearch(Generic[S, A]):
         candidates = await asyncio.gather(*(self._imagine(model, state, a) for a in actions))
         best: _Candidate[S, A] | None = next((c for c in candidates if c.outcome == WIN), None)
         if best is None:
+            searched = []
             for c in candidates:
                 if c.predicted is not None and c.outcome is None:
                     await self._look_ahead(model, c, depth, stats)
-                if best is None or c.value > best.value:
-                    best = c
+                searched.append(c)
                 if c.value >= WIN:
                     break  # the first winning move is good enough
+            best = self._best(searched)
         value = best.value if best is not None else DRAW
         action = best.action if best is not None else None
         if action is not None:
             self.cache.put(state, value, action, self._remaining(depth))
         return value, action, list(candidates)
+
+    def _best(self, searched: list[_Candidate[S, A]]) -> _Candidate[S, A] | None:
+        if not searched:
+            return None
+        top = max(c.value for c in searched)
+        tied = [c for c in searched if c.value == top]
+        if self.prefer is None:
+            return tied[0]
+        prefer = self.prefer
+        return max(tied, key=lambda c: prefer(c.action))  # max keeps the first of equals
 
     async def _imagine(self, model: TwoPlayerModel[S, A], state: S, action: A) -> _Candidate[S, A]:
         candidate = _Candidate[S, A](action=action)

@@ -6,12 +6,18 @@ training epoch play one training game (learning on), save both players' state, a
 
     <out>/config.json  episodes.jsonl  summary.json
     <out>/eval.json                       the evaluation before any training
+    <out>/X_memory.json, O_memory.json    each player's state after that evaluation
     <out>/<epoch>/train.json              the training games so far (this epoch's last)
-    <out>/<epoch>/X_memory.json, O_memory.json   each player's saved state after it
+    <out>/<epoch>/X_memory.json, O_memory.json   each player's state after this epoch's
+                                          latest game (training game, then each evaluation game)
     <out>/<epoch>/eval.json               the evaluation after it: winners and transcripts
 
 ``episodes.jsonl`` (one line per game) is the record of what finished; a restarted run
-skips those games and reloads the players from the last saved epoch.
+skips those games and reloads the players as they were after the last finished game
+(learned examples, search cache and remembered answers), so it asks no more than an
+uninterrupted run.  Games with a RAFA player run one after another: they share its search
+cache (as in the original), so running them at once would make each game's calls depend
+on timing.  Games between two base players are independent and run ``--concurrency`` at once.
 """
 
 from __future__ import annotations
@@ -43,7 +49,7 @@ from ..runner import RUNTIME_KEYS, JsonlLog, RunDir, summarize, write_json_atomi
 from .game import Role
 from .match import GameRecord, play_game
 from .oracle import make_oracle
-from .players import MAX_RETRIES, BasePlayer, LearnedState, Player, RAFAPlayer
+from .players import IMPROVED_MAX_EXAMPLES, MAX_RETRIES, BasePlayer, LearnedState, Player, RAFAOptions, RAFAPlayer
 from .results import evaluations, outcome_rates
 
 ORIGINAL_MODEL = "gpt-4"
@@ -66,12 +72,56 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2), help="0 quiet, 1 one line per game, 2 every move")
     parser.add_argument("--depth", type=positive_int, default=None,
                         help="RAFA look-ahead in own moves (default: until the imagined game ends)")
-    parser.add_argument("--max_examples", type=non_negative_int, default=16,
-                        help="learned in-context examples per model kept in a prompt (most recent)")
     parser.add_argument("--max_move_retries", type=non_negative_int, default=MAX_RETRIES,
                         help="re-asks after an answer without an empty cell, before a random empty cell")
+    parser.add_argument("--bd_api", action="store_true", help="accepted for the original's command lines; unused, as there")
+    add_improvement_flags(parser)
     add_shared_flags(parser)
     return parser
+
+
+def add_improvement_flags(parser: argparse.ArgumentParser) -> None:
+    """This project's changes to the original's MPC player: each off by default (the original's
+    behaviour), each on with its flag, all on with ``--improved`` (README, "Differences")."""
+    group = parser.add_argument_group("improvements over the original (default off; --improved turns all on)")
+    group.add_argument("--improved", action="store_true", help="turn on every improvement below")
+    group.add_argument("--improvement_plan", action=argparse.BooleanOptionalAction, default=None,
+                       help="T1: after each training game write an improvement plan and show it to the proposer "
+                            "(the original's plan was always empty)")
+    group.add_argument("--tie_break", choices=("highest", "first"), default=None,
+                       help="T2: among equally valued moves take the highest-numbered cell (the original) "
+                            "or the first proposed one")
+    group.add_argument("--learn_availability", action=argparse.BooleanOptionalAction, default=None,
+                       help="T5: learn the availability model on a miss too (the original never did)")
+    group.add_argument("--max_examples", type=examples_cap, default=None,
+                       help=f"T7: learned examples per model shown in a prompt, most recent ('all': the original; "
+                            f"{IMPROVED_MAX_EXAMPLES} with --improved)")
+
+
+def examples_cap(text: str) -> int | str:
+    return "all" if text.strip().lower() == "all" else non_negative_int(text)
+
+
+def resolve_improvements(args: argparse.Namespace) -> None:
+    """Fill the improvement flags not given: on with ``--improved``, else the original's behaviour."""
+    on = args.improved
+    if args.improvement_plan is None:
+        args.improvement_plan = on
+    if args.tie_break is None:
+        args.tie_break = "first" if on else "highest"
+    if args.learn_availability is None:
+        args.learn_availability = on
+    if args.max_examples is None:
+        args.max_examples = IMPROVED_MAX_EXAMPLES if on else "all"
+
+
+def rafa_options(args: argparse.Namespace) -> RAFAOptions:
+    return RAFAOptions(
+        improvement_plan=args.improvement_plan,
+        prefer_first=args.tie_break == "first",
+        learn_availability=args.learn_availability,
+        max_examples=None if args.max_examples == "all" else int(args.max_examples),
+    )
 
 
 def player_label(mpc: int, model: str) -> str:
@@ -142,19 +192,25 @@ class TicTacToeRun:
             return BasePlayer(llm, role, self.args.temperature, self.args.max_move_retries, self.args.seed)
         return RAFAPlayer(
             llm, role, mpc, self.learned[role], self.args.temperature, self.args.depth,
-            self.args.max_examples, self.args.max_move_retries, self.args.seed,
+            rafa_options(self.args), self.args.max_move_retries, self.args.seed,
         )
 
+    def has_rafa_player(self) -> bool:
+        return self.args.X_MPC > 1 or self.args.O_MPC > 1
+
     def restore_players(self, done: dict[str, dict[str, Any]]) -> None:
-        """Reload both players from the last finished training epoch."""
+        """Reload both players as they were after the last finished game of the schedule."""
         trained = [e for e in range(self.args.num_train_epochs) if Game("train", e).index in done]
-        if not trained:
+        if trained and trained != list(range(max(trained) + 1)):
+            raise UserError(f"{self.run_dir.path}: training games are missing before epoch {max(trained)}; use a new --out")
+        finished = [g for batch in self.schedule() for g in batch if g.index in done]
+        if not finished:
             return
-        last = max(trained)
-        if trained != list(range(last + 1)):
-            raise UserError(f"{self.run_dir.path}: training games are missing before epoch {last}; use a new --out")
+        folder = self.epoch_dir(finished[-1].epoch)
         for role in ("X", "O"):
-            path = self.epoch_dir(last) / f"{role}_memory.json"
+            path = folder / f"{role}_memory.json"
+            if not trained and not path.exists():
+                continue  # nothing learned yet (a run from before the state was saved per game)
             try:
                 data = json.loads(path.read_text(encoding="utf-8"))
             except (OSError, ValueError) as exc:
@@ -179,21 +235,24 @@ class TicTacToeRun:
             "reward": record.o_score,
             **record.to_json(),
         }
-        if game.phase == "train":
-            self.save_players(game.epoch, players)
+        self.save_players(game, players)
         entry.update(usage=ledger.to_json(), wall_s=round(time.monotonic() - t0, 3))
         self.log.append(entry)  # the commit point: written after the players' state
         self.show_game(entry, record)
         return entry
 
-    def save_players(self, epoch: int, players: dict[Role, Player]) -> None:
-        folder = self.epoch_dir(epoch)
+    def save_players(self, game: Game, players: dict[Role, Player]) -> None:
+        """Both players' state after ``game``, in its epoch's folder (the original saved after
+        each training game; saving after every game lets a resumed run ask no more)."""
+        folder = self.epoch_dir(game.epoch)
         for role, player in players.items():
-            write_json_atomic(folder / f"{role}_memory.json", player.state_json())
+            write_json_atomic(folder / f"{role}_memory.json", {**player.state_json(), "after_game": game.index})
 
     async def play_batch(self, games: list[Game], done: dict[str, dict[str, Any]]) -> None:
         todo = [g for g in games if g.index not in done]
-        limit = asyncio.Semaphore(self.args.concurrency)
+        # A RAFA player's games share its search cache and answers: one at a time, so each
+        # game's calls are the same at any --concurrency.
+        limit = asyncio.Semaphore(1 if self.has_rafa_player() else self.args.concurrency)
 
         async def one(game: Game) -> None:
             async with limit:
@@ -315,6 +374,7 @@ class TicTacToeRun:
 
 async def main_async(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    resolve_improvements(args)
     args.X = announce_backend(args.X, ORIGINAL_MODEL, args, label="X")
     args.O = announce_backend(args.O, ORIGINAL_MODEL, args, label="O")
     seed_everything(args.seed)

@@ -6,13 +6,16 @@ reply), winner (line-by-line check) and availability (the empty cells) — searc
 :class:`rafa_core.search.game.GameSearch`, and acts for now with the first move.  In
 training games it learns: after every real transition it asks each model what it would
 have predicted and, on a mismatch, adds the true example to that model's in-context
-examples (marking the search cache stale); after each game it reflects on the game and
-rewrites an improvement plan that goes into its proposer's prompt.
+examples (marking the search cache stale); after each training game it reflects on the
+game.  :class:`RAFAOptions` holds this project's changes to the original's MPC player, all
+off by default (the paper's algorithm as the original code runs it); see tictactoe/README.md,
+"Differences from the original".
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import random
 from dataclasses import dataclass, field
@@ -25,11 +28,27 @@ from . import prompts as P
 from .game import Board, Role, other, parse_board
 
 MAX_RETRIES = 3  # re-asks after an answer with no empty cell, before a random empty cell
+IMPROVED_MAX_EXAMPLES = 16  # the example cap of --improved (the original showed all)
 MODEL_KINDS = ("dynamics", "opponent", "winner", "availability")
 # Answer lengths: enough for the format asked, short enough to stop a rambling model.
 MOVE_TOKENS, BOARD_TOKENS, WINNER_TOKENS, TEXT_TOKENS = 24, 48, 200, 200
 # A model's answer is one block, like its examples' (which are separated by blank lines).
 END_OF_BLOCK = ["\n\n"]
+
+
+@dataclass(frozen=True)
+class RAFAOptions:
+    """Our changes to the original's MPC player; the defaults are the original's behaviour."""
+
+    improvement_plan: bool = False  # T1: write a plan after each training game, show it to the proposer
+    prefer_first: bool = False  # T2: among equal values the first proposed move (original: the highest cell)
+    learn_availability: bool = False  # T5: learn the availability model on a miss too (original: never)
+    max_examples: int | None = None  # T7: learned examples per model in a prompt, most recent (None: all)
+
+    @classmethod
+    def improved(cls) -> "RAFAOptions":
+        return cls(improvement_plan=True, prefer_first=True, learn_availability=True,
+                   max_examples=IMPROVED_MAX_EXAMPLES)
 
 
 @dataclass
@@ -150,28 +169,61 @@ def seed_examples() -> dict[str, list[dict[str, Any]]]:
     }
 
 
+def prompt_examples(learned: list[dict[str, Any]], kind: str, cap: int | None) -> list[dict[str, Any]]:
+    """The in-context examples a ``kind`` model's prompt shows: the seed examples, then the
+    learned ones in the order they were learned (all of them, as the original; with ``cap``
+    only the most recent ``cap``).  Every model prompt gets its examples here, so a limit
+    on what fits in a context window belongs here too."""
+    if cap is None:
+        kept = learned
+    else:
+        kept = learned[-cap:] if cap > 0 else []
+    return seed_examples()[kind] + kept
+
+
+def answer_key(messages: Messages, max_tokens: int, stop: list[str] | None) -> str:
+    text = json.dumps([messages, max_tokens, stop], ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
 @dataclass
 class LearnedState:
-    """What a RAFA player carries between games: examples, lessons, plan, and its search cache."""
+    """What a RAFA player carries between games: examples, lessons, plan, its search cache
+    (the original's ``memory``) and its models' answers since the last model update.
+
+    All of it is saved after every game and restored on resume, so a resumed run asks no
+    question that the uninterrupted run would have had answered already."""
 
     memory: Memory = field(default_factory=Memory)
     plan: str = ""
     cache: StateCache[Board, int] = field(default_factory=StateCache)
     # The models' answers by prompt: one imagined question is asked once, however many
-    # search paths (and the learning check after the real move) reach it - also while the
-    # first ask is still in flight (a future), so concurrent paths make one call, not two.
-    answers: dict[str, "asyncio.Future[str]"] = field(default_factory=dict)
+    # search paths (and the learning check after the real move) reach it; ``pending`` holds
+    # the asks in flight, so concurrent paths make one call, not two.
+    answers: dict[str, str] = field(default_factory=dict)
+    pending: dict[str, "asyncio.Future[str]"] = field(default_factory=dict)
 
     def model_updated(self) -> None:
         self.cache.mark_stale()
         self.answers.clear()
+        self.pending.clear()
 
     def to_json(self) -> dict[str, Any]:
-        return {"memory": self.memory.to_json(), "plan": self.plan}
+        return {
+            "memory": self.memory.to_json(),
+            "plan": self.plan,
+            "search_cache": self.cache.to_json(Board.key),
+            "answers": dict(self.answers),
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "LearnedState":
-        return cls(memory=Memory.from_json(data.get("memory", {})), plan=str(data.get("plan", "")))
+        return cls(
+            memory=Memory.from_json(data.get("memory", {})),
+            plan=str(data.get("plan", "")),
+            cache=StateCache.from_json(data.get("search_cache", []), Board.from_key),
+            answers={str(k): str(v) for k, v in data.get("answers", {}).items()},
+        )
 
 
 @dataclass
@@ -184,21 +236,28 @@ class TicTacToeModel:
     learned: LearnedState
     temperature: float = 0.2
     session: str | None = None
-    max_examples: int = 16
+    options: RAFAOptions = field(default_factory=RAFAOptions)
     root: Board | None = None  # the real board: the proposer retries harder there
     max_retries: int = MAX_RETRIES
     log: list[dict[str, Any]] = field(default_factory=list)
 
     async def ask(self, messages: Messages, max_tokens: int, stop: list[str] | None = None) -> str:
-        key = json.dumps([messages, max_tokens, stop], ensure_ascii=False)
-        if key not in self.learned.answers:
-            self.learned.answers[key] = asyncio.ensure_future(ask(self.llm, messages, self.temperature, max_tokens, stop))
-        return await self.learned.answers[key]
+        learned = self.learned
+        key = answer_key(messages, max_tokens, stop)
+        if key in learned.answers:
+            return learned.answers[key]
+        if key not in learned.pending:
+            learned.pending[key] = asyncio.ensure_future(ask(self.llm, messages, self.temperature, max_tokens, stop))
+        future = learned.pending[key]
+        answer = await future
+        if learned.pending.get(key) is future:  # not cleared by a model update meanwhile
+            learned.answers[key] = answer
+            del learned.pending[key]
+        return answer
 
     # -- examples --------------------------------------------------------------------------------
     def examples(self, kind: str) -> list[dict[str, Any]]:
-        learned = self.learned.memory.examples_for(kind)
-        return seed_examples()[kind] + learned[-self.max_examples :]
+        return prompt_examples(self.learned.memory.examples_for(kind), kind, self.options.max_examples)
 
     # -- the four models ---------------------------------------------------------------------------
     async def dynamics(self, before: Board, mover: Role, move: int) -> Board | None:
@@ -236,8 +295,9 @@ class TicTacToeModel:
     # -- TwoPlayerModel ------------------------------------------------------------------------------
     async def propose(self, board: Board) -> list[int]:
         retries = self.max_retries if board == self.root else 1
+        plan = self.learned.plan if self.options.improvement_plan else ""
         legal, attempts = await ask_for_positions(
-            self.ask, P.propose_prompt(board, self.role, self.breadth, self.learned.plan, self.session), board,
+            self.ask, P.propose_prompt(board, self.role, self.breadth, plan, self.session), board,
             P.position_list, retries=retries,
         )
         if board == self.root:
@@ -281,19 +341,23 @@ class RAFAPlayer:
     learned: LearnedState = field(default_factory=LearnedState)
     temperature: float = 0.2
     max_depth: int | None = None
-    max_examples: int = 16
+    options: RAFAOptions = field(default_factory=RAFAOptions)
     max_retries: int = MAX_RETRIES
     seed: int = 0
 
     def model(self, session: str | None, root: Board | None = None) -> TicTacToeModel:
         return TicTacToeModel(
             self.llm, self.role, self.breadth, self.learned, self.temperature, session,
-            self.max_examples, root, self.max_retries,
+            self.options, root, self.max_retries,
         )
 
     async def choose(self, board: Board, session: str) -> MoveDecision:
         model = self.model(session, root=board)
-        search = GameSearch[Board, int](max_depth=self.max_depth, cache=self.learned.cache, label=Board.key)
+        # The original took max over (value, cell): among equal values the highest cell.
+        prefer = None if self.options.prefer_first else _cell_number
+        search = GameSearch[Board, int](
+            max_depth=self.max_depth, cache=self.learned.cache, label=Board.key, prefer=prefer
+        )
         plan = await search.plan(model, board)
         log = {"search": plan.tree, "value": plan.value, "model_log": model.log}
         if plan.actions and board.is_legal(plan.next()):
@@ -305,10 +369,11 @@ class RAFAPlayer:
         """Compare each model's prediction with what happened; keep the true example on a miss."""
         model = self.model(session=None)
         theirs = mover != self.role
+        learn_availability = self.options.learn_availability
         predicted_after, verdict, empties, predicted_move = await asyncio.gather(
             model.dynamics(before, mover, move),
             model.winner(after),
-            model.availability(after),
+            model.availability(after) if learn_availability else _none(),
             model.opponent(before) if theirs else _none(),
         )
         truth_verdict = after.winner() or "none"
@@ -324,7 +389,7 @@ class RAFAPlayer:
         if verdict != truth_verdict:
             memory.add_example("winner", {"board": after.key(), "reasoning": P.winner_reasoning(after)})
             added.append("winner")
-        if empties != frozenset(truth_empties):
+        if learn_availability and empties != frozenset(truth_empties):
             memory.add_example("availability", {"board": after.key(), "empties": truth_empties})
             added.append("availability")
         if added:
@@ -340,12 +405,15 @@ class RAFAPlayer:
         }
 
     async def end_game(self, moves: Sequence[tuple[Role, int]], final: Board, result: str) -> dict[str, Any] | None:
-        """Reflect on the game, save it, and rewrite the improvement plan from all saved games."""
+        """Reflect on the game and save it; with ``improvement_plan``, rewrite the plan from the
+        last 10 saved games.  (The original reflected too, but its plan stayed empty.)"""
         record = P.game_record_text(moves, final, result, self.role)
         lessons = (await ask(self.llm, P.reflection_prompt(record, self.role), self.temperature, TEXT_TOKENS)).strip()
         memory = self.learned.memory
         memory.add_trial({"record": record, "result": result, "lessons": lessons})
         memory.add_reflection(lessons)
+        if not self.options.improvement_plan:
+            return {"lessons": lessons}
         plan = await ask(self.llm, P.plan_prompt(memory.trials[-10:], self.role), self.temperature, TEXT_TOKENS)
         self.learned.plan = plan.strip()
         self.learned.model_updated()  # the proposer's prompt changed
@@ -357,3 +425,7 @@ class RAFAPlayer:
 
 async def _none() -> None:
     return None
+
+
+def _cell_number(position: int) -> int:
+    return position
