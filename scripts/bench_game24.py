@@ -68,6 +68,7 @@ _GPT_PIECE = re.compile(r" ?[A-Za-z]+| ?\d{1,3}| ?[^\sA-Za-z\d]+|\n+| +")
 RAFA_B1 = ["--planning", "tot", "--feedback", *PAPER_FLAGS, "--n_select_sample", "1"]
 SEQUENTIAL = ["--concurrency", "1", "--max-in-flight", "1"]  # and candidates one after another
 UNLIMITED = ["--max-in-flight", "1000000"]  # the bound: every episode and request at once
+QUOTA_WINDOW_S = 0.1  # the quota's bucket holds this long a stretch of its rate
 
 
 def tokens_per_word() -> float:
@@ -190,14 +191,13 @@ def measure(args: argparse.Namespace, tmp: Path, round_no: int) -> dict[str, Any
             row["sequential"] = run_http(server.base_url, tmp / f"seq{round_no}", args.puzzles, sequential=True)
         row["default"] = run_http(server.base_url, tmp / f"def{round_no}", args.puzzles)
         row["scaled"] = run_http(server.base_url, tmp / f"scale{round_no}", args.scale)
-    row["bound"] = critical_path(args.latency, args.puzzles, tmp / f"bound{round_no}")
-    row["scaled_bound"] = critical_path(args.latency, args.scale, tmp / f"sbound{round_no}")
     with LoopbackProcess(oracle, latency_s=0.0) as server:
         row["path_cpu"] = request_path_cpu(server.base_url)
         row["zero"] = run_http(server.base_url, tmp / f"zero{round_no}", args.puzzles)
     clean = row["default"]
     rate = requests_of(clean) / clean["wall"]
-    quota = Quota(per_s=(1 - args.quota_share) * rate, burst=max(1.0, 0.02 * rate))
+    per_s = (1 - args.quota_share) * rate
+    quota = Quota(per_s=per_s, burst=max(1.0, QUOTA_WINDOW_S * per_s))
     with LoopbackProcess(oracle, latency_s=args.latency, quota=quota) as server:
         row["quota"] = run_http(server.base_url, tmp / f"quota{round_no}", args.puzzles)
         row["quota_server"] = server.stats()
@@ -205,11 +205,11 @@ def measure(args: argparse.Namespace, tmp: Path, round_no: int) -> dict[str, Any
     return row
 
 
-def report(args: argparse.Namespace, row: dict[str, Any]) -> dict[str, float]:
+def report(args: argparse.Namespace, row: dict[str, Any], bounds: dict[str, tuple[float, int]]) -> dict[str, float]:
     """Print one round; the numbers the closing summary ranges over."""
     numbers: dict[str, float] = {}
     default, scaled, zero, quota = row["default"], row["scaled"], row["zero"], row["quota"]
-    bound, bound_requests = row["bound"]
+    bound, bound_requests = bounds["default"]
     if "sequential" in row:
         seq = row["sequential"]
         print(f"  original pattern (--concurrency 1 --max-in-flight 1, candidates one by one): wall {seq['wall']:6.2f} s, "
@@ -225,7 +225,7 @@ def report(args: argparse.Namespace, row: dict[str, Any]) -> dict[str, float]:
         numbers["speedup"] = seq["wall"] / default["wall"]
         print(f"  speed-up {numbers['speedup']:.1f}x (target >= 25x; the bound allows {seq['wall'] / bound:.0f}x); "
               f"same requests and success: {'yes' if same else 'NO'}")
-    scaled_bound, _ = row["scaled_bound"]
+    scaled_bound, _ = bounds["scaled"]
     numbers["scaling"] = scaled["wall"] / default["wall"]
     print(f"  defaults, {args.scale} puzzles: wall {scaled['wall']:5.2f} s, requests {requests_of(scaled)}, "
           f"success {scaled['summary']['success_rate']:.0%}; critical path {scaled_bound:.2f} s -> "
@@ -242,7 +242,8 @@ def report(args: argparse.Namespace, row: dict[str, Any]) -> dict[str, float]:
     numbers["rejected"] = server["rejected"] / server["requests"]
     numbers["retries_max"] = stats.max_retries_one_request
     same = quota["records"] == default["records"]
-    print(f"  quota {row['quota_rate']:.0f} requests/s ({1 - args.quota_share:.0%} of the clean run's rate): "
+    print(f"  quota {row['quota_rate']:.0f} requests/s, bursts of {QUOTA_WINDOW_S * 1000:.0f} ms' worth "
+          f"({1 - args.quota_share:.0%} of the clean run's rate): "
           f"{server['rejected']} of {server['requests']} requests rejected ({numbers['rejected']:.0%}); retries per "
           f"request mean {stats.retries / max(1, stats.requests - stats.retries):.2f}, most {stats.max_retries_one_request} "
           f"(of --max-retries 6); in-flight limit went down to {limiter.stats.lowest_limit if limiter else '?'}; "
@@ -269,10 +270,13 @@ def main() -> int:
     rounds = []
     ok = True
     with tempfile.TemporaryDirectory() as tmp:
+        # The bound depends on the work only, not on the machine: computed once.
+        bounds = {"default": critical_path(args.latency, args.puzzles, Path(tmp) / "bound"),
+                  "scaled": critical_path(args.latency, args.scale, Path(tmp) / "scaled-bound")}
         for r in range(args.repeat):
-            print(f"round {r + 1}/{args.repeat}")
+            print(f"round {r + 1}/{args.repeat}", flush=True)
             row = measure(args, Path(tmp), r)
-            numbers = report(args, row)
+            numbers = report(args, row, bounds)
             rounds.append(numbers)
             if "sequential" in row:
                 ok &= row["sequential"]["summary"]["success_rate"] == row["default"]["summary"]["success_rate"]

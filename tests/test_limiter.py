@@ -42,18 +42,29 @@ def test_never_more_than_the_limit_in_flight_and_first_come_first_served():
     assert limiter.in_flight == 0
 
 
-def test_a_burst_of_429s_halves_the_limit_once_and_successes_raise_it_back():
+async def hold(limiter, count):
+    slots = [limiter.slot() for _ in range(count)]
+    for slot in slots:
+        await slot.__aenter__()
+    return slots
+
+
+async def leave(slots):
+    for slot in slots:
+        await slot.__aexit__(None, None, None)
+
+
+def test_a_burst_of_429s_halves_the_flight_once_and_successes_raise_the_limit_back():
     async def main():
         limiter = AdaptiveLimiter(16)
-        slots = [limiter.slot() for _ in range(16)]
-        for slot in slots:
-            await slot.__aenter__()
+        slots = await hold(limiter, 16)
         for slot in slots:  # all sent under the same limit: one congestion event
             slot.rate_limited(None)
-            await slot.__aexit__(None, None, None)
+        await leave(slots)
         after_burst = limiter.limit
-        async with limiter.slot() as slot:  # sent under the lowered limit: lowers it again
-            slot.rate_limited(None)
+        slots = await hold(limiter, 8)
+        slots[0].rate_limited(None)  # sent under the lowered limit: lowers it again
+        await leave(slots)
         after_second = limiter.limit
         successes = 0
         while limiter.limit < 16:
@@ -67,6 +78,36 @@ def test_a_burst_of_429s_halves_the_limit_once_and_successes_raise_it_back():
     assert limiter.stats.decreases == 2 and limiter.stats.lowest_limit == 4
     # additive increase: about one more request in flight per limit's worth of successes
     assert sum(range(4, 16)) - 12 <= successes <= sum(range(4, 16)) + 12
+
+
+def test_a_429_halves_the_requests_in_flight_not_a_limit_never_reached():
+    async def main():
+        limiter = AdaptiveLimiter(256)
+        slots = await hold(limiter, 10)
+        slots[0].rate_limited(None)
+        await leave(slots)
+        return limiter.limit
+
+    assert asyncio.run(main()) == 5
+
+
+def test_a_retry_waits_at_the_head_of_the_queue():
+    async def main():
+        limiter = AdaptiveLimiter(1)
+        order = []
+
+        async def request(name, retry):
+            async with limiter.slot(retry=retry):
+                order.append(name)
+
+        await limiter.__aenter__()
+        tasks = [asyncio.ensure_future(request(n, r)) for n, r in (("a", False), ("b", False), ("retry", True))]
+        await asyncio.sleep(0)
+        await limiter.__aexit__(None, None, None)
+        await asyncio.gather(*tasks)
+        return order
+
+    assert asyncio.run(main()) == ["retry", "a", "b"]
 
 
 def test_the_limit_never_drops_below_its_floor():
@@ -83,8 +124,9 @@ def test_the_limit_never_drops_below_its_floor():
 def test_retry_after_holds_every_new_request_back():
     async def main():
         limiter = AdaptiveLimiter(8)
-        async with limiter.slot() as slot:
-            slot.rate_limited(0.3)
+        slots = await hold(limiter, 8)
+        slots[0].rate_limited(0.3)  # the limit goes down to 4
+        await leave(slots)
         start = time.monotonic()
         await asyncio.gather(*(limiter.__aenter__() for _ in range(3)))
         return time.monotonic() - start, limiter

@@ -4,13 +4,15 @@ A provider's quota (requests or tokens per minute) is not known in advance and i
 whatever else uses the key.  A fixed high concurrency turns into a storm of 429s, each retried
 into the same wall.  The limiter starts at its ceiling (``--max-in-flight``), and:
 
-- on a 429 (:meth:`Slot.rate_limited`) it halves its limit, once per burst: 429s from requests
-  that started before the last decrease were sent under the old limit and do not count again;
-  and no request starts before the answer's ``Retry-After`` has passed;
+- on a 429 (:meth:`Slot.rate_limited`) it halves the requests in flight (TCP's rule: half the
+  flight, not half a limit that was never reached), once per burst: 429s from requests that
+  started before the last decrease were sent under the old limit and do not count again; and
+  no request starts before the answer's ``Retry-After`` has passed;
 - on each success (:meth:`Slot.succeeded`) it grows by ``1 / limit``, i.e. by one request per
   limit's worth of successes, back up to the ceiling.
 
-Waiters are served first come, first served.  A limiter belongs to the event loop that first
+Waiters are served first come, first served, except that a retry goes first: a request that
+was turned away once is not sent to the back of the queue to be turned away again.  A limiter belongs to the event loop that first
 waits on it (:class:`~rafa_core.llm.base.BaseLLM` keeps one per loop).  Backends that do not
 report outcomes (local models) use it as a plain semaphore: ``async with limiter: ...``.
 """
@@ -53,9 +55,10 @@ class AdaptiveLimiter:
         """Requests allowed in flight now."""
         return int(self._limit)
 
-    def slot(self) -> "Slot":
-        """One request's place: ``async with limiter.slot() as slot:`` then report its outcome."""
-        return Slot(self)
+    def slot(self, retry: bool = False) -> "Slot":
+        """One request's place: ``async with limiter.slot() as slot:`` then report its outcome.
+        ``retry``: the request was tried before; it waits at the head of the queue."""
+        return Slot(self, retry)
 
     # -- as a plain semaphore (no outcome reported) --------------------------------------------
     async def __aenter__(self) -> None:
@@ -65,11 +68,14 @@ class AdaptiveLimiter:
         self._release()
 
     # -- taking and giving back a place --------------------------------------------------------
-    async def _acquire(self) -> int:
-        """Wait for a place (first come, first served); the limit generation it was taken under."""
+    async def _acquire(self, retry: bool = False) -> int:
+        """Wait for a place (first come, first served; retries first); the limit generation it was taken under."""
         if self._waiters or not self._can_start():
             waiter = asyncio.get_running_loop().create_future()
-            self._waiters.append(waiter)
+            if retry:
+                self._waiters.appendleft(waiter)
+            else:
+                self._waiters.append(waiter)
             self._schedule_resume()
             try:
                 await waiter
@@ -124,7 +130,8 @@ class AdaptiveLimiter:
 
     def _rate_limited(self, generation: int, retry_after_s: float | None) -> None:
         if generation == self._generation:  # the first 429 of a burst sent under this limit
-            self._limit = max(float(self.floor), self._limit * DECREASE)
+            flight = min(self._limit, float(self.in_flight))  # this request is still in flight
+            self._limit = max(float(self.floor), flight * DECREASE)
             self._generation += 1
             self.stats.decreases += 1
             self.stats.lowest_limit = min(self.stats.lowest_limit, self.limit)
@@ -143,14 +150,15 @@ class AdaptiveLimiter:
 class Slot:
     """One request's place in an :class:`AdaptiveLimiter`; say how the request went before leaving."""
 
-    __slots__ = ("_limiter", "_generation")
+    __slots__ = ("_limiter", "_generation", "_retry")
 
-    def __init__(self, limiter: AdaptiveLimiter) -> None:
+    def __init__(self, limiter: AdaptiveLimiter, retry: bool = False) -> None:
         self._limiter = limiter
         self._generation = -1
+        self._retry = retry
 
     async def __aenter__(self) -> "Slot":
-        self._generation = await self._limiter._acquire()
+        self._generation = await self._limiter._acquire(self._retry)
         return self
 
     async def __aexit__(self, *exc: object) -> None:

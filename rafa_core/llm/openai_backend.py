@@ -246,7 +246,7 @@ class OpenAILLM(BaseLLM):
             stats.max_retries_one_request = max(stats.max_retries_one_request, retries_here)
 
         async def attempt() -> T:
-            async with self._limiter().slot() as slot:
+            async with self._limiter().slot(retry=retries_here > 0) as slot:
                 stats.requests += 1
                 try:
                     result = await make_request()
