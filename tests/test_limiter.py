@@ -1,17 +1,21 @@
-"""The adaptive limit on requests in flight: its rules on their own, and the openai backend
-under a loopback server's quota (429s with Retry-After) at a high in-flight setting."""
+"""The adaptive limit on requests in flight: its rules on their own, the openai backend under
+a loopback server's quota (429s with Retry-After) at a high in-flight setting, and the
+defaults of --concurrency / --max-in-flight."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import time
 
 import pytest
 
+from rafa_core.cli import API_EPISODES, API_IN_FLIGHT, LOCAL_EPISODES, add_shared_flags, build_llm
 from rafa_core.llm.limiter import AdaptiveLimiter
 from rafa_core.llm.loopback import Quota, LoopbackServer, _Bucket
 from rafa_core.llm.openai_backend import OpenAILLM
 from rafa_core.llm.scripted import ScriptedLLM
+from rafa_core.llm.usage import Usage
 
 
 def rule(text, request):
@@ -181,3 +185,34 @@ def test_a_high_in_flight_setting_under_a_quota_backs_off_and_finishes_identical
     assert llm.stats.max_retries_one_request <= 8  # bounded: no request ran out of retries
     limiter = llm._shared.limiter
     assert limiter is not None and limiter.stats.decreases >= 1 and limiter.stats.lowest_limit < 128
+
+
+# -- the shared flags' defaults ------------------------------------------------------------------
+def parse(argv):
+    parser = argparse.ArgumentParser()
+    add_shared_flags(parser)
+    return parser.parse_args(argv)
+
+
+def oracle(rate, options):
+    return ScriptedLLM(rule, usage=options.usage, concurrency=options.concurrency)
+
+
+def test_api_backends_run_many_episodes_and_keep_many_requests_in_flight():
+    args = parse(["--base-url", "http://127.0.0.1:9/v1", "--no-cache"])
+    llm = build_llm("gpt-4o-mini", args, Usage())
+    assert (args.concurrency, llm.concurrency) == (API_EPISODES, API_IN_FLIGHT)
+
+
+def test_models_on_this_machine_keep_the_small_defaults():
+    args = parse(["--no-cache"])
+    llm = build_llm("oracle", args, Usage(), oracle=oracle)
+    assert (args.concurrency, llm.concurrency) == (LOCAL_EPISODES, 4 * LOCAL_EPISODES)
+
+
+def test_explicit_settings_win_over_the_defaults():
+    args = parse(["--base-url", "http://127.0.0.1:9/v1", "--concurrency", "3", "--max-in-flight", "7"])
+    llm = build_llm("gpt-4o-mini", args, Usage())
+    assert (args.concurrency, llm.concurrency) == (3, 7)
+    args = parse(["--concurrency", "2"])
+    assert build_llm("oracle", args, Usage(), oracle=oracle).concurrency == 8
