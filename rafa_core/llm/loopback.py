@@ -422,7 +422,8 @@ class LoopbackProcess:
     """A :class:`LoopbackServer` in a child process; a context manager like the server.
 
     The rule (and ``loglik_rule``) must be picklable: a module-level function or an instance
-    of a module-level class.  ``stats()`` asks the child for its counters' snapshot."""
+    of a module-level class.  ``stats()`` asks the child for its counters' snapshot and the
+    CPU seconds it has used (``cpu_s``)."""
 
     def __init__(self, rule: Rule, **server_kwargs: Any) -> None:
         self.rule = rule
@@ -478,7 +479,7 @@ def _serve_in_child(pipe: Any, rule: Rule, server_kwargs: dict[str, Any]) -> Non
             except EOFError:  # the parent is gone
                 return
             if command == "stats":
-                pipe.send(server.stats.snapshot())
+                pipe.send({**server.stats.snapshot(), "cpu_s": time.process_time()})  # the server's CPU so far
             else:
                 return
 
