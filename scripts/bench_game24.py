@@ -34,6 +34,7 @@ import asyncio
 import contextlib
 import io
 import json
+import os
 import re
 import statistics
 import sys
@@ -68,6 +69,7 @@ _GPT_PIECE = re.compile(r" ?[A-Za-z]+| ?\d{1,3}| ?[^\sA-Za-z\d]+|\n+| +")
 RAFA_B1 = ["--planning", "tot", "--feedback", *PAPER_FLAGS, "--n_select_sample", "1"]
 SEQUENTIAL = ["--concurrency", "1", "--max-in-flight", "1"]  # and candidates one after another
 UNLIMITED = ["--max-in-flight", "1000000"]  # the bound: every episode and request at once
+CORES = os.cpu_count() or 1
 QUOTA_WINDOW_S = 0.1  # the quota's bucket holds this long a stretch of its rate
 
 
@@ -131,15 +133,18 @@ def game24_argv(backend: list[str], puzzles: int, out: Path, extra: list[str] = 
             "--task_end_index", str(900 + puzzles), "--out", str(out), *extra]
 
 
-def run_http(base_url: str, out: Path, puzzles: int, *, sequential: bool = False) -> dict[str, Any]:
-    """One run through the real entry point against the server; wall, CPU, summary, records, backend."""
-    argv = game24_argv(["--backend", "gpt-4o-mini", "--base-url", base_url], puzzles, out,
+def run_http(server: LoopbackProcess, out: Path, puzzles: int, *, sequential: bool = False) -> dict[str, Any]:
+    """One run through the real entry point against the server: wall, client and server CPU
+    seconds, summary, records, backend."""
+    argv = game24_argv(["--backend", "gpt-4o-mini", "--base-url", server.base_url], puzzles, out,
                        SEQUENTIAL if sequential else [])
+    server_cpu = server.stats()["cpu_s"]
     with backends_built() as built, contextlib.redirect_stdout(io.StringIO()):
         cpu, start = time.process_time(), time.perf_counter()
         summary = asyncio.run(amain(argv, concurrent_candidates=not sequential, progress=False))
         wall, cpu = time.perf_counter() - start, time.process_time() - cpu
-    return {"wall": wall, "cpu": cpu, "summary": summary, "records": episode_results(out), "llm": built[0]}
+    return {"wall": wall, "cpu": cpu, "server_cpu": server.stats()["cpu_s"] - server_cpu, "summary": summary,
+            "records": episode_results(out), "llm": built[0]}
 
 
 def critical_path(latency: float, puzzles: int, out: Path) -> tuple[float, int]:
@@ -188,18 +193,18 @@ def measure(args: argparse.Namespace, tmp: Path, round_no: int) -> dict[str, Any
     row: dict[str, Any] = {}
     with LoopbackProcess(oracle, latency_s=args.latency) as server:
         if not args.skip_sequential:
-            row["sequential"] = run_http(server.base_url, tmp / f"seq{round_no}", args.puzzles, sequential=True)
-        row["default"] = run_http(server.base_url, tmp / f"def{round_no}", args.puzzles)
-        row["scaled"] = run_http(server.base_url, tmp / f"scale{round_no}", args.scale)
+            row["sequential"] = run_http(server, tmp / f"seq{round_no}", args.puzzles, sequential=True)
+        row["default"] = run_http(server, tmp / f"def{round_no}", args.puzzles)
+        row["scaled"] = run_http(server, tmp / f"scale{round_no}", args.scale)
     with LoopbackProcess(oracle, latency_s=0.0) as server:
         row["path_cpu"] = request_path_cpu(server.base_url)
-        row["zero"] = run_http(server.base_url, tmp / f"zero{round_no}", args.puzzles)
+        row["zero"] = run_http(server, tmp / f"zero{round_no}", args.puzzles)
     clean = row["default"]
     rate = requests_of(clean) / clean["wall"]
     per_s = (1 - args.quota_share) * rate
     quota = Quota(per_s=per_s, burst=max(1.0, QUOTA_WINDOW_S * per_s))
     with LoopbackProcess(oracle, latency_s=args.latency, quota=quota) as server:
-        row["quota"] = run_http(server.base_url, tmp / f"quota{round_no}", args.puzzles)
+        row["quota"] = run_http(server, tmp / f"quota{round_no}", args.puzzles)
         row["quota_server"] = server.stats()
     row["quota_rate"] = quota.per_s
     return row
@@ -231,6 +236,9 @@ def report(args: argparse.Namespace, row: dict[str, Any], bounds: dict[str, tupl
           f"success {scaled['summary']['success_rate']:.0%}; critical path {scaled_bound:.2f} s -> "
           f"{scaled_bound / scaled['wall']:.0%}; {args.scale}/{args.puzzles} puzzles wall {numbers['scaling']:.2f}x "
           f"(target <= 2x)")
+    for run, puzzles in ((default, args.puzzles), (scaled, args.scale)):
+        print(f"    CPU of the {puzzles}-puzzle run: client {run['cpu']:.2f} s + simulated server {run['server_cpu']:.2f} s "
+              f"= {(run['cpu'] + run['server_cpu']) / run['wall']:.2f} cores busy on average ({CORES} on this machine)")
     numbers["path_cpu_ms"] = row["path_cpu"] * 1000
     numbers["run_cpu_ms"] = zero["cpu"] / requests_of(zero) * 1000
     print(f"  client CPU per request at 0 ms: request path {numbers['path_cpu_ms']:.2f} ms, whole run "
