@@ -1,0 +1,121 @@
+"""The lean HTTP path reads the framings real servers use (Content-Length, chunked, close-
+delimited), reuses keep-alive connections, and fails with the SDK's exception types; the
+loopback server also runs in its own process."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import openai
+import pytest
+
+from rafa_core.game24.oracle import Game24Oracle
+from rafa_core.llm.lean_http import LeanTransport
+from rafa_core.llm.loopback import LoopbackProcess
+from rafa_core.llm.openai_backend import OpenAILLM
+from rafa_core.llm.scripted import ScriptedLLM
+
+ANSWER = {"choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}],
+          "usage": {"prompt_tokens": 1, "completion_tokens": 1}}
+
+
+def chunked(data: bytes, size: int = 7) -> bytes:
+    parts = [data[i:i + size] for i in range(0, len(data), size)]
+    return b"".join(b"%x;ext=1\r\n%s\r\n" % (len(p), p) for p in parts) + b"0\r\n\r\n"
+
+
+async def serve_raw(responses: list[bytes], seen: list[bytes]):
+    """A server answering each request (read up to its body) with the next canned response."""
+    connections = []
+
+    async def handle(reader, writer):
+        connections.append(writer)
+        while responses:
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = int([ln for ln in head.split(b"\r\n") if ln.lower().startswith(b"content-length")][0].split(b":")[1])
+            seen.append(head + await reader.readexactly(length))
+            response = responses.pop(0)
+            writer.write(response)
+            await writer.drain()
+            if b"Connection: close" in response or b"Content-Length" not in response and b"chunked" not in response:
+                writer.close()
+                return
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    return server, connections
+
+
+@pytest.mark.parametrize("framing", ["length", "chunked", "close"])
+def test_each_framing_is_read(framing):
+    body = json.dumps(ANSWER).encode()
+    response = {
+        "length": b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body),
+        "chunked": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + chunked(body),
+        "close": b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + body,
+    }[framing]
+
+    async def main():
+        seen: list[bytes] = []
+        server, connections = await serve_raw([response, response], seen)
+        port = server.sockets[0].getsockname()[1]
+        transport = LeanTransport(f"http://127.0.0.1:{port}/v1", "key", timeout=5.0, max_connections=4)
+        first = await transport.post("/chat/completions", {"model": "m"}, {"X-Extra": "1"})
+        second = await transport.post("/chat/completions", {"model": "m"})
+        await transport.aclose()
+        server.close()
+        return first, second, seen, len(connections)
+
+    first, second, seen, connections = asyncio.run(main())
+    assert first == second == ANSWER
+    assert seen[0].startswith(b"POST /v1/chat/completions HTTP/1.1\r\n")
+    assert b"Authorization: Bearer key\r\n" in seen[0] and b"X-Extra: 1\r\n" in seen[0]
+    assert json.loads(seen[0].split(b"\r\n\r\n", 1)[1]) == {"model": "m"}
+    assert connections == (2 if framing == "close" else 1)  # keep-alive unless the server closes
+
+
+def test_error_answers_become_the_sdks_exceptions_with_their_headers():
+    body = json.dumps({"error": {"message": "slow down", "code": "rate_limit_exceeded", "type": "x"}}).encode()
+    response = b"HTTP/1.1 429 Too Many Requests\r\nRetry-After: 2\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+
+    async def main():
+        server, _ = await serve_raw([response], [])
+        port = server.sockets[0].getsockname()[1]
+        transport = LeanTransport(f"http://127.0.0.1:{port}/v1", "key", timeout=5.0, max_connections=4)
+        try:
+            await transport.post("/completions", {})
+        finally:
+            await transport.aclose()
+            server.close()
+
+    with pytest.raises(openai.RateLimitError) as info:
+        asyncio.run(main())
+    assert info.value.code == "rate_limit_exceeded" and "slow down" in str(info.value)
+    assert info.value.response.headers["retry-after"] == "2"
+
+
+@pytest.mark.parametrize("garbage", [b"SSH-2.0-OpenSSH\r\n\r\n", b"HTTP/1.1 200 OK\r\nno colon here\r\n\r\n"])
+def test_a_server_speaking_something_else_is_a_connection_error(garbage):
+    async def main():
+        server, _ = await serve_raw([garbage], [])
+        port = server.sockets[0].getsockname()[1]
+        transport = LeanTransport(f"http://127.0.0.1:{port}/v1", "key", timeout=5.0, max_connections=4)
+        try:
+            await transport.post("/completions", {})
+        finally:
+            await transport.aclose()
+            server.close()
+
+    with pytest.raises(openai.APIConnectionError):
+        asyncio.run(main())
+
+
+def test_the_server_in_its_own_process_answers_as_the_oracle_would():
+    oracle = Game24Oracle(0.0)
+    question = "Use numbers and basic arithmetic operations (+ - * /) to obtain 24.\nInput: 4 5 6 10\n"
+    with LoopbackProcess(oracle, seed=3) as server:
+        remote = asyncio.run(OpenAILLM("m", base_url=server.base_url, timeout=10.0).generate(question, n=2))
+        stats = server.stats()
+    local = asyncio.run(ScriptedLLM(oracle, seed=3).generate(question, n=2))
+    assert [c.text for c in remote] == [c.text for c in local]
+    assert stats["requests"] == 1 and stats["ok"] == 1 and stats["cpu_s"] > 0
