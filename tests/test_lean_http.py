@@ -11,8 +11,9 @@ import openai
 import pytest
 
 from rafa_core.game24.oracle import Game24Oracle
+from rafa_core.llm.base import UserError
 from rafa_core.llm.lean_http import LeanTransport
-from rafa_core.llm.loopback import LoopbackProcess
+from rafa_core.llm.loopback import FaultPlan, LoopbackProcess, LoopbackServer
 from rafa_core.llm.openai_backend import OpenAILLM
 from rafa_core.llm.scripted import ScriptedLLM
 
@@ -119,3 +120,29 @@ def test_the_server_in_its_own_process_answers_as_the_oracle_would():
     local = asyncio.run(ScriptedLLM(oracle, seed=3).generate(question, n=2))
     assert [c.text for c in remote] == [c.text for c in local]
     assert stats["requests"] == 1 and stats["ok"] == 1 and stats["cpu_s"] > 0
+
+
+def numbered(text, request):
+    return [f"{text} {i} {request.rng.randrange(100)}" for i in range(request.n)]
+
+
+@pytest.mark.parametrize("api", ["chat", "completions"])
+def test_the_sdk_path_answers_as_the_lean_path_through_faults(api):
+    plan = FaultPlan(rate=0.3, kinds=("429", "500", "truncated"), retry_after_s=0.01)
+    answers = {}
+    for http in ("lean", "sdk"):
+        with LoopbackServer(numbered, seed=2, faults=plan) as server:
+            llm = OpenAILLM("m", base_url=server.base_url, mode=api, http=http, max_retries=8,
+                            backoff_base_s=0.001, backoff_max_s=0.01)
+            answers[http] = asyncio.run(llm.generate("hello there", n=2, logprobs=True, stop=["zz"]))
+            assert llm.lean == (http == "lean")
+    assert [(c.text, c.tokens, c.token_logprobs) for c in answers["lean"]] == \
+        [(c.text, c.tokens, c.token_logprobs) for c in answers["sdk"]]
+    assert answers["lean"][0].text.startswith("hello there 0")
+
+
+def test_openai_and_azure_go_through_the_sdk(monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    assert not OpenAILLM("gpt-4o-mini").lean
+    with pytest.raises(UserError, match="lean"):
+        OpenAILLM("gpt-4o-mini", http="lean")
