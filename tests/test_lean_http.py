@@ -146,3 +146,14 @@ def test_openai_and_azure_go_through_the_sdk(monkeypatch):
     assert not OpenAILLM("gpt-4o-mini").lean
     with pytest.raises(UserError, match="lean"):
         OpenAILLM("gpt-4o-mini", http="lean")
+
+
+def test_a_proxy_or_a_query_sends_base_url_requests_through_the_sdk(monkeypatch):
+    for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    assert OpenAILLM("m", base_url="http://10.1.2.3:8000/v1").lean
+    assert not OpenAILLM("m", base_url="http://10.1.2.3:8000/v1?api-version=1").lean
+    monkeypatch.setenv("http_proxy", "http://proxy.example:3128")
+    assert not OpenAILLM("m", base_url="http://10.1.2.3:8000/v1").lean
+    monkeypatch.setenv("no_proxy", "10.1.2.3")
+    assert OpenAILLM("m", base_url="http://10.1.2.3:8000/v1").lean

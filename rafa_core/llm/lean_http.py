@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import ssl
+import urllib.request
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -27,6 +28,18 @@ import openai
 
 USER_AGENT = "rafa-core"
 _MAX_HEAD = 64 * 1024  # a response head longer than this is not an API's
+
+
+def suits(base_url: str | None) -> bool:
+    """Whether the lean path can reach ``base_url``: plain http(s), no query, no proxy set for it
+    (the SDK's client honours the proxy variables; this path does not)."""
+    if not base_url:
+        return False
+    parts = urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
+        return False
+    proxies = urllib.request.getproxies()
+    return not (proxies.get(parts.scheme) or proxies.get("all")) or bool(urllib.request.proxy_bypass(parts.hostname))
 
 
 class ResponseError(Exception):

@@ -12,8 +12,9 @@ Which endpoint is used:
 - otherwise OpenAI itself, which needs ``OPENAI_API_KEY`` (or ``api_key``).
 
 Requests to a ``base_url`` server take a lean HTTP path (JSON over pooled keep-alive
-connections, :class:`~rafa_core.llm.lean_http.LeanTransport`); those to OpenAI and Azure go
-through the official SDK (``AsyncOpenAI`` / ``AsyncAzureOpenAI``).  ``http="sdk"`` sends
+connections, :class:`~rafa_core.llm.lean_http.LeanTransport`) unless a proxy is configured
+for it; those to OpenAI and Azure go through the official SDK (``AsyncOpenAI`` /
+``AsyncAzureOpenAI``).  ``http="sdk"`` sends
 every request through the SDK.  Both fail with the SDK's exception types.
 
 Chat models go through chat completions; ``*-instruct`` / ``davinci`` / ``babbage`` models
@@ -49,6 +50,7 @@ from typing import Any, Awaitable, Callable, TypeVar
 
 import openai
 
+from . import lean_http
 from .lean_http import LeanTransport, SdkTransport
 from .base import (
     BackendError,
@@ -147,9 +149,10 @@ class OpenAILLM(BaseLLM):
         self.backoff_base_s = backoff_base_s
         self.backoff_max_s = backoff_max_s
         self._client_args, self.endpoint = self._resolve_endpoint(model, base_url, api_key)
-        lean_possible = self._client_args["kind"] == "openai" and self.base_url is not None
+        lean_possible = self._client_args["kind"] == "openai" and lean_http.suits(self.base_url)
         if http == "lean" and not lean_possible:
-            raise UserError("the lean HTTP path needs a --base-url server (OpenAI and Azure go through the SDK)")
+            raise UserError("the lean HTTP path needs a plain http(s) --base-url reached without a proxy "
+                            "(OpenAI and Azure go through the SDK)")
         self.lean = lean_possible and http != "sdk"
         self._slot = _ClientSlot()
         self._refused: set[str] = set()  # request parameters the model refused (see _adapt_to_refusal)
