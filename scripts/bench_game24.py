@@ -70,7 +70,7 @@ RAFA_B1 = ["--planning", "tot", "--feedback", *PAPER_FLAGS, "--n_select_sample",
 SEQUENTIAL = ["--concurrency", "1", "--max-in-flight", "1"]  # and candidates one after another
 UNLIMITED = ["--max-in-flight", "1000000"]  # the bound: every episode and request at once
 CORES = os.cpu_count() or 1
-QUOTA_WINDOW_S = 0.05  # the bucket holds 50 ms of the quota: bursts beyond are rejected (about 30-50% of requests)
+QUOTA_WINDOW_S = 0.05  # the bucket holds 50 ms of the quota; what share it rejects depends on the run's bursts (printed)
 
 
 def tokens_per_word() -> float:
