@@ -31,8 +31,12 @@ def add_shared_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--cache", default=None, metavar="DIR",
                        help=f"response cache directory (default {default_cache_dir()}; $RAFA_CACHE_DIR)")
     group.add_argument("--no-cache", dest="no_cache", action="store_true", help="do not read or write the response cache")
-    group.add_argument("--concurrency", type=positive_int, default=4, metavar="N",
-                       help="episodes run at once; also the per-backend request limit x 4 (default 4)")
+    group.add_argument("--concurrency", type=positive_int, default=AutoInt(LOCAL_EPISODES), metavar="N",
+                       help=f"episodes run at once (default {API_EPISODES} against an API, which they wait on; "
+                            f"{LOCAL_EPISODES} for models on this machine and simulated backends)")
+    group.add_argument("--max-in-flight", dest="max_in_flight", type=positive_int, default=None, metavar="N",
+                       help=f"requests in flight per backend at most (default {API_IN_FLIGHT} for an API, lowered "
+                            "on 429s and raised again as requests succeed; 4 x --concurrency otherwise)")
     group.add_argument("--max-cost", dest="max_cost", type=non_negative_float, default=None, metavar="USD",
                        help="stop cleanly once the run has spent this much (exit code 3)")
     group.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -40,6 +44,24 @@ def add_shared_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--timeout", type=positive_float, default=120.0, metavar="S", help="per-request timeout in seconds")
     group.add_argument("--max-retries", dest="max_retries", type=non_negative_int, default=6, metavar="N",
                        help="retries on 429 / 5xx / timeouts before a request fails (default 6)")
+
+
+# Defaults of --concurrency / --max-in-flight.  Episodes against an API mostly wait on the
+# network, so many run at once (a 100-puzzle run is one wave); the adaptive limit on requests
+# in flight, not the number of episodes, is what keeps a provider's quota from being stormed.
+API_EPISODES = 100
+API_IN_FLIGHT = 256
+LOCAL_EPISODES = 4
+_ON_THIS_MACHINE = {"local", "hf", "llamacpp", "oracle", "replay", "scripted"}
+
+
+class AutoInt(int):
+    """A default that :func:`build_llm` may replace once it knows the backend; an int till then."""
+
+
+def is_api_backend(spec: str) -> bool:
+    """Whether the backend is a server we wait on (OpenAI, Azure, ``--base-url``)."""
+    return spec.split(":", 1)[0] not in _ON_THIS_MACHINE
 
 
 def positive_int(text: str) -> int:
@@ -114,13 +136,26 @@ def build_llm(
     options = BackendOptions(
         base_url=getattr(args, "base_url", None),
         cache=None if (is_oracle and not getattr(args, "cache", None)) else cache,
-        concurrency=4 * getattr(args, "concurrency", 4),
+        concurrency=resolve_concurrency(spec, args),
         timeout=getattr(args, "timeout", 120.0),
         max_retries=getattr(args, "max_retries", 6),
         seed=getattr(args, "seed", 0),
         usage=usage,
     )
     return make_llm(spec, options, oracle=oracle)
+
+
+def resolve_concurrency(spec: str, args: argparse.Namespace) -> int:
+    """Requests in flight for ``spec``'s backend; settles an automatic ``--concurrency`` too,
+    so the runner runs as many episodes as the backend was sized for."""
+    episodes = getattr(args, "concurrency", LOCAL_EPISODES)
+    if isinstance(episodes, AutoInt):
+        episodes = API_EPISODES if is_api_backend(spec) else int(episodes)
+        args.concurrency = episodes
+    in_flight = getattr(args, "max_in_flight", None)
+    if in_flight is None:
+        in_flight = API_IN_FLIGHT if is_api_backend(spec) else 4 * episodes
+    return in_flight
 
 
 def announce_backend(requested: str | None, original_default: str, args: argparse.Namespace, label: str = "backend") -> str:

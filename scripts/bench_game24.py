@@ -1,14 +1,24 @@
 #!/usr/bin/env python3
-"""What concurrency buys on the Game of 24: RAFA b=1 on 10 puzzles against a slow server.
+"""What concurrency buys on the Game of 24: RAFA b=1 against a slow server, near its critical path.
 
-A loopback OpenAI-compatible server answers like the simulated oracle after a fixed delay
-(100 ms). The same run is made twice through the real entry point and the real OpenAI
-client: once the original's way (one puzzle at a time, candidates evaluated one after
-another), once with the defaults (puzzles under ``--concurrency``, candidates of a step
-evaluated concurrently). Prints both wall times, their ratio (target >= 8x), both request
-counts and both success rates (which must be equal: the answers do not depend on order).
+A loopback OpenAI-compatible server, in its own process, answers like the simulated oracle
+after a fixed delay (100 ms).  Runs go through the real entry point and the real openai
+backend (its lean HTTP path), with the server's start-up outside the timed region:
 
-    python scripts/bench_game24.py [--latency 0.1] [--puzzles 10] [--error-rate 0.0]
+1. the original's pattern (one puzzle at a time, one request at a time, candidates valued one
+   after another) against the defaults on ``--puzzles`` puzzles: both wall times, their ratio
+   (target >= 25x), both request counts and success rates (which must be equal);
+2. the critical-path bound of the work each default run did (the same run replayed with every
+   request taking exactly the latency, on a virtual clock with free CPU and no limits) and the
+   fraction of it achieved;
+3. the defaults on ``--scale`` puzzles: wall against the ``--puzzles`` run's (target <= 2x);
+4. client CPU per request at 0 ms latency, for the request path alone (concurrent
+   ``generate`` calls) and for a whole run (target <= 1 ms);
+5. a run under a quota (70% of the clean run's request rate, in bursts of at most 50 ms' worth): the share of
+   requests rejected with a 429, retries per request (mean and most), and whether the results
+   equal the clean run's.
+
+    python scripts/bench_game24.py [--latency 0.1] [--puzzles 10] [--scale 100] [--repeat 3]
 
 With ``--costs`` it instead measures the tokens of the five paper configurations on
 puzzles 900-999 with the simulated oracle (through the usage ledger, which counts
@@ -23,18 +33,25 @@ import argparse
 import asyncio
 import contextlib
 import io
+import json
+import os
 import re
+import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any, Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from rafa_core.game24 import cli as game24_cli  # noqa: E402
 from rafa_core.game24.cli import amain  # noqa: E402
 from rafa_core.game24.oracle import Game24Oracle  # noqa: E402
 from rafa_core.game24 import prompts  # noqa: E402
-from rafa_core.llm.loopback import LoopbackServer  # noqa: E402
+from rafa_core.llm.critical_path import DelayedLLM, run_on_virtual_clock  # noqa: E402
+from rafa_core.llm.loopback import LoopbackProcess, Quota  # noqa: E402
+from rafa_core.llm.openai_backend import OpenAILLM  # noqa: E402
 from rafa_core.llm.usage import price_of  # noqa: E402
 
 PAPER_FLAGS = ["--method_generate", "propose", "--method_evaluate", "value", "--method_select", "greedy",
@@ -49,22 +66,11 @@ PAPER_CONFIGS = {
 # Roughly how GPT tokenizers cut text: words with their leading space, runs of up to three
 # digits, runs of punctuation, newlines.
 _GPT_PIECE = re.compile(r" ?[A-Za-z]+| ?\d{1,3}| ?[^\sA-Za-z\d]+|\n+| +")
-
-
-def run_once(base_url: str, out: Path, puzzles: int, *, sequential: bool) -> tuple[float, dict]:
-    argv = [
-        "--backend", "gpt-4o-mini", "--base-url", base_url, "--no-cache",
-        "--planning", "tot", "--feedback", "--method_generate", "propose", "--method_evaluate", "value",
-        "--method_select", "greedy", "--n_generate_sample", "10", "--n_evaluate_sample", "3",
-        "--n_select_sample", "1", "--task_start_index", "900", "--task_end_index", str(900 + puzzles),
-        "--out", str(out),
-    ]
-    if sequential:
-        argv += ["--concurrency", "1"]
-    start = time.perf_counter()
-    with contextlib.redirect_stdout(io.StringIO()):
-        summary = asyncio.run(amain(argv, concurrent_candidates=not sequential, progress=False))
-    return time.perf_counter() - start, summary
+RAFA_B1 = ["--planning", "tot", "--feedback", *PAPER_FLAGS, "--n_select_sample", "1"]
+SEQUENTIAL = ["--concurrency", "1", "--max-in-flight", "1"]  # and candidates one after another
+UNLIMITED = ["--max-in-flight", "1000000"]  # the bound: every episode and request at once
+CORES = os.cpu_count() or 1
+QUOTA_WINDOW_S = 0.05  # the bucket holds 50 ms of the quota; what share it rejects depends on the run's bursts (printed)
 
 
 def tokens_per_word() -> float:
@@ -103,31 +109,195 @@ def measure_costs(puzzles: int, error_rate: float) -> int:
     return 0
 
 
+# -- running the entry point ------------------------------------------------------------------
+@contextlib.contextmanager
+def backends_built(wrap: Callable[[Any], Any] = lambda llm: llm):
+    """Every backend the entry point builds, optionally wrapped (the bench reads their stats)."""
+    built: list[Any] = []
+    original = game24_cli.build_llm
+
+    def build(*args: Any, **kwargs: Any) -> Any:
+        llm = wrap(original(*args, **kwargs))
+        built.append(llm)
+        return llm
+
+    game24_cli.build_llm = build
+    try:
+        yield built
+    finally:
+        game24_cli.build_llm = original
+
+
+def game24_argv(backend: list[str], puzzles: int, out: Path, extra: list[str] = ()) -> list[str]:
+    return [*backend, "--no-cache", *RAFA_B1, "--task_start_index", "900",
+            "--task_end_index", str(900 + puzzles), "--out", str(out), *extra]
+
+
+def run_http(server: LoopbackProcess, out: Path, puzzles: int, *, sequential: bool = False) -> dict[str, Any]:
+    """One run through the real entry point against the server: wall, client and server CPU
+    seconds, summary, records, backend."""
+    argv = game24_argv(["--backend", "gpt-4o-mini", "--base-url", server.base_url], puzzles, out,
+                       SEQUENTIAL if sequential else [])
+    server_cpu = server.stats()["cpu_s"]
+    with backends_built() as built, contextlib.redirect_stdout(io.StringIO()):
+        cpu, start = time.process_time(), time.perf_counter()
+        summary = asyncio.run(amain(argv, concurrent_candidates=not sequential, progress=False))
+        wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+    return {"wall": wall, "cpu": cpu, "server_cpu": server.stats()["cpu_s"] - server_cpu, "summary": summary,
+            "records": episode_results(out), "llm": built[0]}
+
+
+def critical_path(latency: float, puzzles: int, out: Path) -> tuple[float, int]:
+    """The bound of the default run's work: (virtual seconds, requests) with free CPU, no limits."""
+    argv = game24_argv(["--backend", "oracle"], puzzles, out, ["--concurrency", str(puzzles), *UNLIMITED])
+    with backends_built(lambda llm: DelayedLLM(llm, latency)), contextlib.redirect_stdout(io.StringIO()):
+        summary, seconds = run_on_virtual_clock(lambda: amain(argv, progress=False))
+    return seconds, summary["llm_calls"]
+
+
+def episode_results(out: Path) -> list[dict[str, Any]]:
+    """The episodes as computed (without usage and timing), in index order."""
+    records = [json.loads(line) for line in (out / "episodes.jsonl").read_text().splitlines() if line]
+    drop = {"usage", "wall_s"}
+    return sorted(({k: v for k, v in r.items() if k not in drop} for r in records), key=lambda r: str(r["index"]))
+
+
+def request_path_cpu(base_url: str, requests: int = 2000, at_once: int = 32) -> float:
+    """CPU seconds of this process per ``generate`` call through the openai backend (no cache)."""
+    llm = OpenAILLM("gpt-4o-mini", base_url=base_url, concurrency=at_once)
+    texts = [prompts.value_prompt(f"{a} {b} {c}") for a in range(1, 14) for b in range(1, 14) for c in range(1, 14)]
+
+    async def main() -> None:
+        async def worker(k: int) -> None:
+            for i in range(k, requests, at_once):
+                await llm.generate(texts[i % len(texts)], n=3, temperature=0.7, first_sample=3 * (i // len(texts)))
+
+        await llm.generate("warm-up: one connection made outside the timed region")
+        cpu = time.process_time()
+        await asyncio.gather(*(worker(k) for k in range(at_once)))
+        nonlocal_cpu.append(time.process_time() - cpu)
+        await llm.aclose()
+
+    nonlocal_cpu: list[float] = []
+    asyncio.run(main())
+    return nonlocal_cpu[0] / requests
+
+
+def requests_of(run: dict[str, Any]) -> int:
+    return run["llm"].stats.requests
+
+
+# -- one measurement ---------------------------------------------------------------------------
+def measure(args: argparse.Namespace, tmp: Path, round_no: int) -> dict[str, Any]:
+    oracle = Game24Oracle(args.error_rate)
+    row: dict[str, Any] = {}
+    with LoopbackProcess(oracle, latency_s=args.latency) as server:
+        if not args.skip_sequential:
+            row["sequential"] = run_http(server, tmp / f"seq{round_no}", args.puzzles, sequential=True)
+        row["default"] = run_http(server, tmp / f"def{round_no}", args.puzzles)
+        row["scaled"] = run_http(server, tmp / f"scale{round_no}", args.scale)
+    with LoopbackProcess(oracle, latency_s=0.0) as server:
+        row["path_cpu"] = request_path_cpu(server.base_url)
+        row["zero"] = run_http(server, tmp / f"zero{round_no}", args.puzzles)
+    clean = row["default"]
+    rate = requests_of(clean) / clean["wall"]
+    per_s = (1 - args.quota_share) * rate
+    quota = Quota(per_s=per_s, burst=max(1.0, QUOTA_WINDOW_S * per_s))
+    with LoopbackProcess(oracle, latency_s=args.latency, quota=quota) as server:
+        row["quota"] = run_http(server, tmp / f"quota{round_no}", args.puzzles)
+        row["quota_server"] = server.stats()
+    row["quota_rate"] = quota.per_s
+    return row
+
+
+def report(args: argparse.Namespace, row: dict[str, Any], bounds: dict[str, tuple[float, int]]) -> dict[str, float]:
+    """Print one round; the numbers the closing summary ranges over."""
+    numbers: dict[str, float] = {}
+    default, scaled, zero, quota = row["default"], row["scaled"], row["zero"], row["quota"]
+    bound, bound_requests = bounds["default"]
+    if "sequential" in row:
+        seq = row["sequential"]
+        print(f"  original pattern (--concurrency 1 --max-in-flight 1, candidates one by one): wall {seq['wall']:6.2f} s, "
+              f"requests {requests_of(seq)}, success {seq['summary']['success_rate']:.0%}")
+    print(f"  defaults, {args.puzzles} puzzles: wall {default['wall']:5.2f} s, requests {requests_of(default)}, "
+          f"success {default['summary']['success_rate']:.0%}; critical path {bound:.2f} s "
+          f"({bound_requests} requests) -> {bound / default['wall']:.0%} of the bound")
+    numbers["achieved"] = bound / default["wall"]
+    if "sequential" in row:
+        seq = row["sequential"]
+        same = (requests_of(seq) == requests_of(default)
+                and seq["summary"]["success_rate"] == default["summary"]["success_rate"])
+        numbers["speedup"] = seq["wall"] / default["wall"]
+        print(f"  speed-up {numbers['speedup']:.1f}x (target >= 25x; the bound allows {seq['wall'] / bound:.0f}x); "
+              f"same requests and success: {'yes' if same else 'NO'}")
+    scaled_bound, _ = bounds["scaled"]
+    numbers["scaling"] = scaled["wall"] / default["wall"]
+    print(f"  defaults, {args.scale} puzzles: wall {scaled['wall']:5.2f} s, requests {requests_of(scaled)}, "
+          f"success {scaled['summary']['success_rate']:.0%}; critical path {scaled_bound:.2f} s -> "
+          f"{scaled_bound / scaled['wall']:.0%}; {args.scale}/{args.puzzles} puzzles wall {numbers['scaling']:.2f}x "
+          f"(target <= 2x)")
+    for run, puzzles in ((default, args.puzzles), (scaled, args.scale)):
+        print(f"    CPU of the {puzzles}-puzzle run: client {run['cpu']:.2f} s + simulated server {run['server_cpu']:.2f} s "
+              f"= {(run['cpu'] + run['server_cpu']) / run['wall']:.2f} cores busy on average ({CORES} on this machine)")
+    numbers["path_cpu_ms"] = row["path_cpu"] * 1000
+    numbers["run_cpu_ms"] = zero["cpu"] / requests_of(zero) * 1000
+    print(f"  client CPU per request at 0 ms: request path {numbers['path_cpu_ms']:.2f} ms, whole run "
+          f"{numbers['run_cpu_ms']:.2f} ms ({zero['cpu']:.2f} s for {requests_of(zero)} requests, wall "
+          f"{zero['wall']:.2f} s) (target <= 1 ms)")
+    server = row["quota_server"]
+    stats = quota["llm"].stats
+    limiter = quota["llm"]._shared.limiter
+    numbers["rejected"] = server["rejected"] / server["requests"]
+    numbers["retries_max"] = stats.max_retries_one_request
+    same = quota["records"] == default["records"]
+    print(f"  quota {row['quota_rate']:.0f} requests/s, bursts of {QUOTA_WINDOW_S * 1000:.0f} ms' worth "
+          f"({1 - args.quota_share:.0%} of the clean run's rate): "
+          f"{server['rejected']} of {server['requests']} requests rejected ({numbers['rejected']:.0%}); retries per "
+          f"request mean {stats.retries / max(1, stats.requests - stats.retries):.2f}, most {stats.max_retries_one_request} "
+          f"(of --max-retries 6); in-flight limit went down to {limiter.stats.lowest_limit if limiter else '?'}; "
+          f"wall {quota['wall']:.2f} s; results identical to the clean run: {'yes' if same else 'NO'}")
+    numbers["quota_same"] = float(same)
+    return numbers
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--latency", type=float, default=0.1, help="server delay per request (s)")
     parser.add_argument("--puzzles", type=int, default=10)
+    parser.add_argument("--scale", type=int, default=100, help="the larger run's puzzles")
+    parser.add_argument("--repeat", type=int, default=1, help="rounds of measurements")
+    parser.add_argument("--quota-share", type=float, default=0.3, help="how far below the clean request rate the quota is")
+    parser.add_argument("--skip-sequential", action="store_true", help="skip the slow original-pattern run")
     parser.add_argument("--error-rate", type=float, default=0.0, help="the oracle's error rate")
     parser.add_argument("--costs", action="store_true", help="measure tokens and cost of the five paper configurations")
     args = parser.parse_args()
     if args.costs:
         return measure_costs(100 if args.puzzles == 10 else args.puzzles, args.error_rate or 0.3)
-    results = {}
+    print(f"Game of 24, RAFA b=1, loopback server in its own process, {args.latency * 1000:.0f} ms latency, "
+          f"oracle error rate {args.error_rate:g} [SIMULATED model]")
+    rounds = []
+    ok = True
     with tempfile.TemporaryDirectory() as tmp:
-        for name, sequential in (("sequential", True), ("default", False)):
-            with LoopbackServer(Game24Oracle(args.error_rate), latency_s=args.latency) as server:
-                wall, summary = run_once(server.base_url, Path(tmp) / name, args.puzzles, sequential=sequential)
-                results[name] = (wall, server.stats.snapshot()["requests"], summary)
-    print(f"Game of 24, RAFA b=1, {args.puzzles} puzzles, loopback server with {args.latency * 1000:.0f} ms "
-          f"latency, oracle error rate {args.error_rate:g} [SIMULATED model]")
-    for name, label in (("sequential", "--concurrency 1, sequential candidates"), ("default", "defaults")):
-        wall, requests, summary = results[name]
-        print(f"  {label:40s} wall {wall:7.2f} s   requests {requests:5d}   "
-              f"success {summary['success_rate']:.1%}")
-    ratio = results["sequential"][0] / results["default"][0]
-    same = results["sequential"][2]["success_rate"] == results["default"][2]["success_rate"]
-    print(f"  speed-up {ratio:.1f}x (target >= 8x); success rates {'equal' if same else 'DIFFER'}")
-    return 0 if same else 1
+        # The bound depends on the work only, not on the machine: computed once.
+        bounds = {"default": critical_path(args.latency, args.puzzles, Path(tmp) / "bound"),
+                  "scaled": critical_path(args.latency, args.scale, Path(tmp) / "scaled-bound")}
+        for r in range(args.repeat):
+            print(f"round {r + 1}/{args.repeat}", flush=True)
+            row = measure(args, Path(tmp), r)
+            numbers = report(args, row, bounds)
+            rounds.append(numbers)
+            if "sequential" in row:
+                ok &= row["sequential"]["summary"]["success_rate"] == row["default"]["summary"]["success_rate"]
+            ok &= bool(numbers["quota_same"])
+    if args.repeat > 1:
+        print(f"over {args.repeat} rounds (min / median / max):")
+        for key, label in (("speedup", "speed-up x"), ("achieved", "share of the bound"), ("scaling", "scaling x"),
+                           ("path_cpu_ms", "request path CPU ms"), ("run_cpu_ms", "whole-run CPU ms / request"),
+                           ("rejected", "rejected under the quota"), ("retries_max", "most retries of a request")):
+            values = [n[key] for n in rounds if key in n]
+            if values:
+                print(f"  {label:28s} {min(values):8.2f} {statistics.median(values):8.2f} {max(values):8.2f}")
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

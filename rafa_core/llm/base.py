@@ -2,12 +2,14 @@
 
 A backend subclasses :class:`BaseLLM` and implements ``_generate`` (and ``_loglik`` where it
 can).  ``BaseLLM`` adds, once for all backends: the response cache (per sample index), the
-usage ledger with its cost cap, and the per-backend concurrency limit.
+usage ledger with its cost cap, and the per-backend limit on requests in flight (an
+:class:`~rafa_core.llm.limiter.AdaptiveLimiter`, which backs off on 429s).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import hashlib
 import json
@@ -15,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, Union, runtime_checkable
 
 from .errors import BackendError, BudgetExceeded, NotSupported, UserError  # noqa: F401  (re-exported)
+from .limiter import AdaptiveLimiter
 from .usage import Usage
 
 if TYPE_CHECKING:
@@ -105,7 +108,7 @@ def as_text(prompt: Prompt) -> str:
 class _Shared:
     """State shared by every view of one backend (see :meth:`BaseLLM.with_usage`)."""
 
-    semaphore: asyncio.Semaphore | None
+    limiter: AdaptiveLimiter | None
     concurrency: int
     loop: asyncio.AbstractEventLoop | None = None
 
@@ -116,6 +119,9 @@ class BaseLLM:
     #: True for test doubles; runs print "simulated" wherever such a backend appears.
     simulated: bool = False
     supports_loglik: bool = False
+    #: True when the backend takes a limiter slot per HTTP attempt itself (:meth:`_limiter`)
+    #: and reports 429s to it; ``generate`` / ``loglik`` then hold no slot around the call.
+    limits_each_request: bool = False
 
     def __init__(
         self,
@@ -130,7 +136,7 @@ class BaseLLM:
         self.model = model
         self.usage = usage if usage is not None else Usage()
         self.cache = cache
-        self._shared = _Shared(semaphore=None, concurrency=max(1, concurrency))
+        self._shared = _Shared(limiter=None, concurrency=max(1, concurrency))
 
     # -- views -------------------------------------------------------------------------
     def with_usage(self, usage: Usage) -> "BaseLLM":
@@ -145,7 +151,7 @@ class BaseLLM:
 
     @property
     def concurrency(self) -> int:
-        """How many requests this backend (and its views) runs at once."""
+        """How many requests this backend (and its views) may have in flight at most."""
         return self._shared.concurrency
 
     def describe(self) -> dict[str, Any]:
@@ -274,15 +280,20 @@ class BaseLLM:
         """Return (scores, prompt tokens processed, backend calls made)."""
         raise NotImplementedError
 
-    def _limit(self) -> asyncio.Semaphore:
-        # One semaphore per event loop: a backend may serve several asyncio.run() calls
-        # (tests, scripts), and a semaphore is bound to the loop that first waited on it.
+    def _limit(self) -> Any:
+        """What ``generate`` / ``loglik`` hold around a backend call: a limiter slot, or
+        nothing when the backend takes one per HTTP attempt (``limits_each_request``)."""
+        return contextlib.nullcontext() if self.limits_each_request else self._limiter()
+
+    def _limiter(self) -> AdaptiveLimiter:
+        # One limiter per event loop: a backend may serve several asyncio.run() calls
+        # (tests, scripts), and a limiter's waiters belong to the loop that made them.
         shared = self._shared
         loop = asyncio.get_running_loop()
-        if shared.semaphore is None or shared.loop is not loop:
-            shared.semaphore = asyncio.Semaphore(shared.concurrency)
+        if shared.limiter is None or shared.loop is not loop:
+            shared.limiter = AdaptiveLimiter(shared.concurrency)
             shared.loop = loop
-        return shared.semaphore
+        return shared.limiter
 
 
 def request_key(request: dict[str, Any], sample_index: int) -> str:

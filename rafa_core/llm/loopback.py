@@ -21,6 +21,11 @@ something a real API does: ``429`` (with ``Retry-After``), ``500``, ``reset`` (t
 is closed with no answer), ``hang`` (the answer comes ``hang_s`` late, past the client's
 timeout, so keep the client's timeout below ``hang_s``) and ``truncated`` (a 200 whose JSON
 body is cut off).  ``server.stats`` counts requests, normal answers and faults per kind.
+
+A :class:`Quota` imitates a provider's rate limit: requests beyond it are answered at once
+with a 429 whose ``Retry-After`` says when the next one would be let through (counted as
+``rejected``, apart from injected faults).  :class:`LoopbackProcess` runs the server in a
+child process, so that a benchmark's own process spends CPU on the client side only.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import multiprocessing
 import random
 import re
 import socket
@@ -78,6 +84,42 @@ class FaultPlan:
         return self.kinds[rng.randrange(len(self.kinds))]
 
 
+@dataclass(frozen=True)
+class Quota:
+    """A rate limit: a bucket refilled with ``per_s`` requests a second, holding at most ``burst``.
+
+    A request finding the bucket empty is rejected with a 429 and a ``Retry-After`` of the time
+    until the next request would fit, as OpenAI's requests-per-minute limit does."""
+
+    per_s: float
+    burst: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not (self.per_s > 0 and self.burst >= 1):
+            raise ValueError(f"a quota needs per_s > 0 and burst >= 1, got {self.per_s}, {self.burst}")
+
+
+class _Bucket:
+    """The state of a :class:`Quota` (thread-safe)."""
+
+    def __init__(self, quota: Quota) -> None:
+        self.quota = quota
+        self.level = quota.burst
+        self.at = time.monotonic()
+        self.lock = threading.Lock()
+
+    def take(self) -> float | None:
+        """Take one request's place: None if it fits, else the seconds until one would."""
+        with self.lock:
+            now = time.monotonic()
+            self.level = min(self.quota.burst, self.level + (now - self.at) * self.quota.per_s)
+            self.at = now
+            if self.level >= 1.0:
+                self.level -= 1.0
+                return None
+            return (1.0 - self.level) / self.quota.per_s
+
+
 @dataclass
 class ServerStats:
     """Thread-safe counters: POST requests seen, answered normally, faults per kind."""
@@ -85,16 +127,24 @@ class ServerStats:
     requests: int = 0
     ok: int = 0
     errors: int = 0  # 4xx answers and rule failures (not injected faults)
+    rejected: int = 0  # 429s of the quota (not injected faults)
     in_flight: int = 0
     max_in_flight: int = 0  # the most POST requests being handled at once
     faults: dict[str, int] = field(default_factory=lambda: {k: 0 for k in FAULT_KINDS})
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def next_request(self) -> int:
-        """Count a request and return its number (0-based)."""
+        """Count a request and return its number (0-based) among those not rejected by the
+        quota, so that the faults drawn from it do not depend on timing."""
         with self._lock:
             self.requests += 1
-            return self.requests - 1
+            return self.requests - self.rejected - 1
+
+    def reject(self) -> None:
+        """Count a request the quota rejected."""
+        with self._lock:
+            self.requests += 1
+            self.rejected += 1
 
     def enter(self) -> None:
         with self._lock:
@@ -125,6 +175,7 @@ class ServerStats:
                 "requests": self.requests,
                 "ok": self.ok,
                 "errors": self.errors,
+                "rejected": self.rejected,
                 "faults": dict(self.faults),
                 "max_in_flight": self.max_in_flight,
             }
@@ -163,6 +214,7 @@ class LoopbackServer:
         max_choices: int | None = None,
         api_key: str | None = None,
         refuses: tuple[str, ...] = (),
+        quota: Quota | None = None,
     ) -> None:
         """``known_models``: if given, other model names get a 404 ``model_not_found``
         (by default any name is served).  ``max_choices``: answer at most this many
@@ -170,7 +222,8 @@ class LoopbackServer:
         ``api_key``: if given, requests without ``Authorization: Bearer <api_key>`` get a 401.
         ``refuses``: request parameters the served model refuses, as OpenAI's reasoning
         models do: a request carrying one gets their 400 (``unsupported_parameter``, or
-        ``unsupported_value`` for a temperature other than 1) naming it."""
+        ``unsupported_value`` for a temperature other than 1) naming it.  ``quota``: a rate
+        limit; requests beyond it get a 429 at once (see :class:`Quota`)."""
         self.scripted = ScriptedLLM(rule, seed=seed, loglik_rule=loglik_rule)
         self.latency_s = latency_s
         self.faults = faults
@@ -181,6 +234,7 @@ class LoopbackServer:
         self.max_choices = max_choices
         self.api_key = api_key
         self.refuses = refuses
+        self.quota = _Bucket(quota) if quota is not None else None
         self.stats = ServerStats()
         self._stopping = threading.Event()
         self._httpd: ThreadingHTTPServer | None = None
@@ -253,8 +307,8 @@ class LoopbackServer:
         max_tokens = body.get("max_tokens") or body.get("max_completion_tokens") or 16
         logprobs = bool(body.get("logprobs"))
         extra = self.scripted._draw_kwargs(draw)  # a later draw (BaseLLM.generate's first_sample)
-        result = asyncio.run(
-            self.scripted._generate(
+        result = _run_to_end(
+            lambda: self.scripted._generate(
                 prompt, n=n, temperature=temperature, max_tokens=max_tokens, stop=stop or None, logprobs=logprobs, **extra
             )
         )
@@ -364,6 +418,83 @@ class LoopbackServer:
         }
 
 
+class LoopbackProcess:
+    """A :class:`LoopbackServer` in a child process; a context manager like the server.
+
+    The rule (and ``loglik_rule``) must be picklable: a module-level function or an instance
+    of a module-level class.  ``stats()`` asks the child for its counters' snapshot and the
+    CPU seconds it has used (``cpu_s``)."""
+
+    def __init__(self, rule: Rule, **server_kwargs: Any) -> None:
+        self.rule = rule
+        self.server_kwargs = server_kwargs
+        self.base_url = ""
+        self._process: Any = None
+        self._pipe: Any = None
+
+    def start(self) -> "LoopbackProcess":
+        context = multiprocessing.get_context("spawn")  # no copy of this process's threads or loops
+        self._pipe, child_end = context.Pipe()
+        self._process = context.Process(target=_serve_in_child, args=(child_end, self.rule, self.server_kwargs),
+                                        name="loopback-llm", daemon=True)
+        self._process.start()
+        child_end.close()
+        if not self._pipe.poll(60):
+            self.stop()
+            raise RuntimeError("the loopback server process did not start within 60 s")
+        self.base_url = self._pipe.recv()
+        return self
+
+    def stats(self) -> dict[str, Any]:
+        self._pipe.send("stats")
+        return self._pipe.recv()
+
+    def stop(self) -> None:
+        if self._process is None:
+            return
+        try:
+            self._pipe.send("stop")
+        except OSError:
+            pass
+        self._process.join(timeout=5)
+        if self._process.is_alive():
+            self._process.terminate()
+            self._process.join(timeout=5)
+        self._pipe.close()
+        self._process = self._pipe = None
+
+    def __enter__(self) -> "LoopbackProcess":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _serve_in_child(pipe: Any, rule: Rule, server_kwargs: dict[str, Any]) -> None:
+    with LoopbackServer(rule, **server_kwargs) as server:
+        pipe.send(server.base_url)
+        while True:
+            try:
+                command = pipe.recv()
+            except EOFError:  # the parent is gone
+                return
+            if command == "stats":
+                pipe.send({**server.stats.snapshot(), "cpu_s": time.process_time()})  # the server's CPU so far
+            else:
+                return
+
+
+def _run_to_end(make: Any) -> Any:
+    """Run a coroutine; one that never suspends (ScriptedLLM's) without an event loop's cost."""
+    coroutine = make()
+    try:
+        coroutine.send(None)
+    except StopIteration as done:
+        return done.value
+    coroutine.close()
+    return asyncio.run(make())
+
+
 def _envelope(kind: str, model: str, choices: list[dict], prompt_tokens: int, completion_tokens: int) -> dict[str, Any]:
     return {
         "id": f"loopback-{time.monotonic_ns()}",
@@ -424,6 +555,12 @@ class _Handler(BaseHTTPRequestHandler):
     def _answer_post(self) -> None:
         app = self.server_app
         raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        wait = app.quota.take() if app.quota is not None else None
+        if wait is not None:  # over the quota: a provider answers at once, before any work
+            app.stats.reject()
+            self._send_json(429, _error_body("Rate limit reached for requests (quota)", "rate_limit_exceeded"),
+                            {"Retry-After": f"{wait:.3f}", "retry-after-ms": str(max(1, round(wait * 1000)))})
+            return
         number = app.stats.next_request()
         fault = app.fault_for(number)
         if app.latency_s > 0:

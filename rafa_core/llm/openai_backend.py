@@ -1,6 +1,6 @@
 """The ``openai`` backend: OpenAI, Azure OpenAI, or any OpenAI-compatible server.
 
-Built on the official SDK (``AsyncOpenAI``).  Which endpoint is used:
+Which endpoint is used:
 
 - ``base_url`` given (``--base-url``; vLLM, llama.cpp, Ollama, SGLang, the loopback test
   server): that server; the key is ``api_key``, else ``OPENAI_API_KEY``, else a dummy
@@ -11,14 +11,23 @@ Built on the official SDK (``AsyncOpenAI``).  Which endpoint is used:
   ``OPENAI_API_VERSION`` (default :data:`AZURE_API_VERSION`).
 - otherwise OpenAI itself, which needs ``OPENAI_API_KEY`` (or ``api_key``).
 
+Requests to a ``base_url`` server take a lean HTTP path (JSON over pooled keep-alive
+connections, :class:`~rafa_core.llm.lean_http.LeanTransport`) unless a proxy is configured
+for it; those to OpenAI and Azure go through the official SDK (``AsyncOpenAI`` /
+``AsyncAzureOpenAI``).  ``http="sdk"`` sends
+every request through the SDK.  Both fail with the SDK's exception types.
+
 Chat models go through chat completions; ``*-instruct`` / ``davinci`` / ``babbage`` models
 (or ``mode="completions"``) through the legacy completions endpoint, which also serves
 ``loglik`` (``echo`` + ``logprobs``) where the server offers it.
 
-Every HTTP request is retried by us (tenacity; exponential backoff with jitter; at most
+Every HTTP request is retried by us (exponential backoff with full jitter; at most
 ``max_retries`` retries; 429's ``Retry-After`` honoured) on rate limits, 5xx, timeouts,
 connection errors and malformed answers.  The SDK's own retries are off, so ours are the
-only ones and they are counted (:attr:`OpenAILLM.retries`).
+only ones and they are counted (:attr:`OpenAILLM.retries`).  Each attempt holds a place in the
+backend's :class:`~rafa_core.llm.limiter.AdaptiveLimiter` (``concurrency`` requests in flight
+at most) and reports a 429 to it, which then lowers the limit and holds every request back
+until ``Retry-After`` has passed; successes raise the limit again.
 
 Reasoning models (o1, o3, gpt-5, ...) refuse some request parameters with a 400 naming the
 parameter.  The backend then adapts once, says so on stderr, and asks again: ``max_tokens``
@@ -32,6 +41,7 @@ import asyncio
 import errno
 import math
 import os
+import random
 import re
 import socket
 import sys
@@ -39,9 +49,9 @@ from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, TypeVar
 
 import openai
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
-from tenacity.wait import wait_random_exponential
 
+from . import lean_http
+from .lean_http import LeanTransport, SdkTransport
 from .base import (
     BackendError,
     BaseLLM,
@@ -95,10 +105,10 @@ class RetryStats:
 
 @dataclass
 class _ClientSlot:
-    """One SDK client per event loop: httpx connection pools belong to the loop that made them."""
+    """One transport per event loop: connection pools belong to the loop that made them."""
 
     loop: asyncio.AbstractEventLoop | None = None
-    client: Any = None
+    client: Any = None  # a LeanTransport or an SdkTransport
     stats: RetryStats = field(default_factory=RetryStats)
     echo_aligned: bool | None = None  # None until the first loglik has checked the server
 
@@ -111,6 +121,7 @@ class OpenAILLM(BaseLLM):
     """OpenAI / Azure / OpenAI-compatible server backend (see the module docstring)."""
 
     supports_loglik = True  # tried through completions echo; NotSupported if the server refuses
+    limits_each_request = True  # each HTTP attempt takes a limiter slot (see _call)
 
     def __init__(
         self,
@@ -123,10 +134,13 @@ class OpenAILLM(BaseLLM):
         mode: str = "auto",
         backoff_base_s: float = 0.5,
         backoff_max_s: float = 20.0,
+        http: str = "auto",
         **kwargs: Any,
     ) -> None:
         if mode not in ("auto", "chat", "completions"):
             raise UserError(f"openai mode must be auto, chat or completions, got {mode!r}")
+        if http not in ("auto", "lean", "sdk"):
+            raise UserError(f"openai http must be auto, lean or sdk, got {http!r}")
         self.use_completions = mode == "completions" or (mode == "auto" and is_completion_model(model))
         super().__init__("openai:completions" if self.use_completions else "openai", model, **kwargs)
         self.base_url = base_url.rstrip("/") if base_url else None
@@ -135,6 +149,11 @@ class OpenAILLM(BaseLLM):
         self.backoff_base_s = backoff_base_s
         self.backoff_max_s = backoff_max_s
         self._client_args, self.endpoint = self._resolve_endpoint(model, base_url, api_key)
+        lean_possible = self._client_args["kind"] == "openai" and lean_http.suits(self.base_url)
+        if http == "lean" and not lean_possible:
+            raise UserError("the lean HTTP path needs a plain http(s) --base-url reached without a proxy "
+                            "(OpenAI and Azure go through the SDK)")
+        self.lean = lean_possible and http != "sdk"
         self._slot = _ClientSlot()
         self._refused: set[str] = set()  # request parameters the model refused (see _adapt_to_refusal)
 
@@ -175,79 +194,87 @@ class OpenAILLM(BaseLLM):
         """Retries made so far by this backend and all its views."""
         return self._slot.stats.retries
 
-    def _client(self) -> Any:
+    def _client(self) -> LeanTransport | SdkTransport:
         loop = asyncio.get_running_loop()
         slot = self._slot
         if slot.client is None or slot.loop is not loop:
-            args = dict(self._client_args)
-            kind = args.pop("kind")
-            common = {
-                "timeout": self.timeout,
-                "max_retries": 0,  # our retries only
-                # Our own HTTP client: the SDK's default one, when dropped after its event loop
-                # has closed, schedules a close on the next loop that fails noisily.
-                "http_client": openai.DefaultAsyncHttpxClient(timeout=self.timeout),
-            }
-            if kind == "azure":
-                slot.client = openai.AsyncAzureOpenAI(**args, **common)
-            else:
-                slot.client = openai.AsyncOpenAI(**args, **common)
+            slot.client = self._new_transport()
             slot.loop = loop
         return slot.client
+
+    def _new_transport(self) -> LeanTransport | SdkTransport:
+        args = dict(self._client_args)
+        kind = args.pop("kind")
+        if self.lean:
+            return LeanTransport(args["base_url"], args["api_key"], timeout=self.timeout, max_connections=self.concurrency)
+        # Our own HTTP client: the SDK's default one, when dropped after its event loop has
+        # closed, schedules a close on the next loop that fails noisily.  Its pool keeps as
+        # many connections alive as requests may be in flight (Limits of the SDK's own httpx).
+        limits = openai.DEFAULT_CONNECTION_LIMITS.__class__(
+            max_connections=max(self.concurrency, 10), max_keepalive_connections=max(self.concurrency, 10)
+        )
+        http_client = openai.DefaultAsyncHttpxClient(timeout=self.timeout, limits=limits)
+        common = {"timeout": self.timeout, "max_retries": 0, "http_client": http_client}  # our retries only
+        if kind == "azure":
+            return SdkTransport(openai.AsyncAzureOpenAI(**args, **common))
+        return SdkTransport(openai.AsyncOpenAI(**args, **common))
 
     async def aclose(self) -> None:
         slot = self._slot
         if slot.client is not None:
             try:
-                await slot.client.close()
+                await slot.client.aclose()
             except RuntimeError:  # its loop is gone already
                 pass
             slot.client, slot.loop = None, None
 
     # -- retries -----------------------------------------------------------------------------
-    def _wait(self, state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
+    def _wait_s(self, exc: BaseException, failed_attempts: int) -> float:
+        """Before the next attempt: the server's ``Retry-After``, else exponential backoff with full jitter."""
         retry_after = _retry_after_s(exc)
         if retry_after is not None:
             return min(retry_after, _MAX_RETRY_AFTER_S)
-        return wait_random_exponential(multiplier=self.backoff_base_s, max=self.backoff_max_s)(state)
+        return random.uniform(0.0, min(self.backoff_max_s, self.backoff_base_s * 2 ** (failed_attempts - 1)))
 
     async def _call(self, make_request: Callable[[], Awaitable[T]]) -> T:
-        """One API request with our retries; maps final failures to UserError / BackendError."""
+        """One API request with our retries; maps final failures to UserError / BackendError.
+
+        A plain loop, not a retry library: at a local server's speed a library's per-call
+        set-up was a third of the client's CPU."""
         stats = self._slot.stats
         retries_here = 0
-
-        def count_retry(state: RetryCallState) -> None:
-            nonlocal retries_here
-            retries_here += 1
-            stats.retries += 1
-            stats.max_retries_one_request = max(stats.max_retries_one_request, retries_here)
-
-        async def attempt() -> T:
-            stats.requests += 1
-            return await make_request()
-
+        failed = 0  # attempts failed since the request was last rebuilt
         while True:
-            retrying = AsyncRetrying(
-                stop=stop_after_attempt(self.max_retries + 1),
-                wait=self._wait,
-                retry=retry_if_exception(_is_transient),
-                before_sleep=count_retry,
-                reraise=True,
-            )
             try:
-                return await retrying(attempt)
-            except (UserError, BackendError):
-                stats.failures += 1
-                raise
-            except openai.BadRequestError as exc:
-                if self._adapt_to_refusal(exc):
+                return await self._attempt(make_request, retry=retries_here > 0)
+            except Exception as exc:
+                failed += 1
+                if _is_transient(exc) and failed <= self.max_retries:
+                    retries_here += 1
+                    stats.retries += 1
+                    stats.max_retries_one_request = max(stats.max_retries_one_request, retries_here)
+                    await asyncio.sleep(self._wait_s(exc, failed))
+                    continue
+                if isinstance(exc, openai.BadRequestError) and self._adapt_to_refusal(exc):
+                    failed = 0
                     continue  # the request is rebuilt without what the model refused
                 stats.failures += 1
+                if isinstance(exc, (UserError, BackendError)):
+                    raise
                 raise self._final_error(exc, attempts=retries_here + 1) from exc
-            except Exception as exc:
-                stats.failures += 1
-                raise self._final_error(exc, attempts=retries_here + 1) from exc
+
+    async def _attempt(self, make_request: Callable[[], Awaitable[T]], retry: bool) -> T:
+        """One HTTP attempt, holding a place in the limiter and telling it about 429s."""
+        async with self._limiter().slot(retry=retry) as slot:
+            self._slot.stats.requests += 1
+            try:
+                result = await make_request()
+            except openai.RateLimitError as exc:
+                if _is_transient(exc):
+                    slot.rate_limited(_retry_after_s(exc))
+                raise
+            slot.succeeded()
+            return result
 
     def _adapt_to_refusal(self, exc: openai.BadRequestError) -> bool:
         """Whether the 400 refused a parameter we can do without (now remembered as refused)."""
@@ -356,19 +383,20 @@ class OpenAILLM(BaseLLM):
         if self._wants_logprobs(logprobs):
             args["logprobs"] = True
             args["top_logprobs"] = 1  # llama.cpp's server sends logprobs only when this is set
-        response = await self._client().chat.completions.create(**args, extra_headers=headers)
+        response = await self._client().post("/chat/completions", args, headers)
         completions = []
         for choice in _choices(response):
-            message = getattr(choice, "message", None)
-            if message is None:
+            message = choice.get("message")
+            if not isinstance(message, dict):
                 raise MalformedResponse("a chat choice without a message")
             tokens = token_logprobs = None
-            content = getattr(getattr(choice, "logprobs", None), "content", None)
+            content = _field(choice.get("logprobs"), "content")
             if logprobs and content:
-                tokens = [t.token for t in content]
-                token_logprobs = [float(t.logprob) for t in content]
+                tokens = [_text(t.get("token")) for t in _dicts(content)]
+                token_logprobs = [_number(t.get("logprob")) for t in _dicts(content)]
+            text = message.get("content") or ""
             completions.append(
-                Completion(message.content or "", choice.finish_reason, token_logprobs=token_logprobs, tokens=tokens)
+                Completion(_text(text), choice.get("finish_reason"), token_logprobs=token_logprobs, tokens=tokens)
             )
         return _result(response, completions)
 
@@ -385,18 +413,19 @@ class OpenAILLM(BaseLLM):
         args = self._sampling_args(n, temperature, max_tokens, stop, prompt=as_text(prompt))
         if self._wants_logprobs(logprobs):
             args["logprobs"] = 1
-        response = await self._client().completions.create(**args, extra_headers=headers)
+        response = await self._client().post("/completions", args, headers)
         completions = []
         for choice in _choices(response):
-            text = getattr(choice, "text", None)
-            if text is None:
+            text = choice.get("text")
+            if not isinstance(text, str):
                 raise MalformedResponse("a completion choice without text")
             tokens = token_logprobs = None
-            lp = getattr(choice, "logprobs", None)
-            if logprobs and lp is not None and lp.tokens is not None and lp.token_logprobs is not None:
-                tokens = list(lp.tokens)
-                token_logprobs = [float(x) if x is not None else 0.0 for x in lp.token_logprobs]
-            completions.append(Completion(text, choice.finish_reason, token_logprobs=token_logprobs, tokens=tokens))
+            lp = choice.get("logprobs")
+            lp_tokens, lp_values = _field(lp, "tokens"), _field(lp, "token_logprobs")
+            if logprobs and isinstance(lp_tokens, list) and isinstance(lp_values, list):
+                tokens = [_text(t) for t in lp_tokens]
+                token_logprobs = [_number(x) if x is not None else 0.0 for x in lp_values]
+            completions.append(Completion(text, choice.get("finish_reason"), token_logprobs=token_logprobs, tokens=tokens))
         return _result(response, completions)
 
     # -- log-likelihood ------------------------------------------------------------------------
@@ -426,13 +455,13 @@ class OpenAILLM(BaseLLM):
         """
         text = ", ".join(str(i) for i in range(1, 11))
         response = await self._echo(text)
-        lp = getattr(_choices(response)[0], "logprobs", None)
-        tokens, tops = getattr(lp, "tokens", None), getattr(lp, "top_logprobs", None)
-        if not tokens or not tops:
+        lp = _choices(response)[0].get("logprobs")
+        tokens, tops = _field(lp, "tokens"), _field(lp, "top_logprobs")
+        if not isinstance(tokens, list) or not isinstance(tops, list) or not tokens or not tops:
             return True  # nothing to check against; an empty answer is caught when scoring
         same = following = 0
         for k, top in enumerate(tops[: len(tokens) - 1]):
-            if not top:
+            if not top or not isinstance(top, dict):
                 continue
             best = max(top.items(), key=lambda item: item[1])[0]
             same += best == tokens[k]
@@ -444,9 +473,10 @@ class OpenAILLM(BaseLLM):
 
         async def request() -> Any:
             # max_tokens=1, not 0: some servers (llama.cpp) read 0 as "no limit".
-            return await self._client().completions.create(
-                model=self.model, prompt=text, echo=True, logprobs=1, max_tokens=1, temperature=0.0
-            )
+            body = {"model": self.model, "prompt": text, "echo": True, "logprobs": 1, "max_tokens": 1, "temperature": 0.0}
+            response = await self._client().post("/completions", body)
+            _choices(response)  # no choices: malformed, retried
+            return response
 
         try:
             return await self._call(request)
@@ -463,38 +493,63 @@ class OpenAILLM(BaseLLM):
         """Sum of the echoed prompt logprobs of the tokens that overlap ``continuation``."""
         text = prefix + continuation
         response = await self._echo(text)
-        choices = _choices(response)
-        lp = getattr(choices[0], "logprobs", None)
-        tokens = getattr(lp, "tokens", None)
-        values = getattr(lp, "token_logprobs", None)
-        if not tokens or values is None:
+        lp = _choices(response)[0].get("logprobs")
+        tokens, values = _field(lp, "tokens"), _field(lp, "token_logprobs")
+        if not isinstance(tokens, list) or not tokens or not isinstance(values, list):
             raise NotSupported(
                 f"loglik is not supported by {self.endpoint} for {self.model!r}: echo+logprobs returned no prompt logprobs"
             )
-        offsets = getattr(lp, "text_offset", None) or _offsets(tokens)
+        tokens = [_text(t) for t in tokens]
+        offsets = _field(lp, "text_offset") or _offsets(tokens)
         total = 0.0
         for token, offset, value in zip(tokens, offsets, values):
             # Tokens overlapping the continuation, not the one generated token after the prompt.
             if value is not None and offset + len(token) > len(prefix) and offset < len(text):
-                total += float(value)
-        usage = getattr(response, "usage", None)
-        return total, int(getattr(usage, "prompt_tokens", 0) or 0)
+                total += _number(value)
+        return total, _count(response, "prompt_tokens")
 
 
 # -- helpers -----------------------------------------------------------------------------------
-def _choices(response: Any) -> list[Any]:
-    choices = getattr(response, "choices", None)
-    if not choices:
+# Answers are decoded JSON; anything shaped otherwise is MalformedResponse (retried).
+def _choices(response: Any) -> list[dict[str, Any]]:
+    choices = _field(response, "choices")
+    if not isinstance(choices, list) or not choices:
         raise MalformedResponse("the server answered without choices")
-    return sorted(choices, key=lambda c: getattr(c, "index", 0) or 0)
+    return sorted(_dicts(choices), key=lambda c: c.get("index") if isinstance(c.get("index"), int) else 0)
+
+
+def _field(value: Any, name: str) -> Any:
+    return value.get(name) if isinstance(value, dict) else None
+
+
+def _dicts(values: list[Any]) -> list[dict[str, Any]]:
+    if not all(isinstance(v, dict) for v in values):
+        raise MalformedResponse("a list of objects holds something else")
+    return values
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise MalformedResponse(f"expected text, got {type(value).__name__}")
+    return value
+
+
+def _number(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise MalformedResponse(f"expected a number, got {type(value).__name__}")
+    return float(value)
+
+
+def _count(response: Any, name: str) -> int:
+    value = _field(_field(response, "usage"), name)
+    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0
 
 
 def _result(response: Any, completions: list[Completion]) -> GenerationResult:
-    usage = getattr(response, "usage", None)
     return GenerationResult(
         completions=completions,
-        prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
-        completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
+        prompt_tokens=_count(response, "prompt_tokens"),
+        completion_tokens=_count(response, "completion_tokens"),
         calls=1,
     )
 
