@@ -50,8 +50,8 @@ from typing import Any, Awaitable, Callable, TypeVar
 
 import openai
 
-from . import lean_http
-from .lean_http import LeanTransport, SdkTransport
+
+from .lean_http import LeanTransport, SdkTransport, suits as lean_path_suits
 from .base import (
     BackendError,
     BaseLLM,
@@ -149,7 +149,7 @@ class OpenAILLM(BaseLLM):
         self.backoff_base_s = backoff_base_s
         self.backoff_max_s = backoff_max_s
         self._client_args, self.endpoint = self._resolve_endpoint(model, base_url, api_key)
-        lean_possible = self._client_args["kind"] == "openai" and lean_http.suits(self.base_url)
+        lean_possible = self._client_args["kind"] == "openai" and lean_path_suits(self.base_url)
         if http == "lean" and not lean_possible:
             raise UserError("the lean HTTP path needs a plain http(s) --base-url reached without a proxy "
                             "(OpenAI and Azure go through the SDK)")
