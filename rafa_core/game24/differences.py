@@ -1,0 +1,78 @@
+"""Measure what each improvement flag changes on the simulated oracle (the README's table).
+
+    python -m rafa_core.game24.differences [--puzzles 100] [--error-rate 0.3]
+
+Runs the paper's configurations on puzzles 900.. with the original's algorithm (the
+default), with each improvement flag alone where it can matter, and with ``--improved``;
+prints success within 20 real submissions, within the whole episode, at the paper's
+"step 20" (real step <= 17, the original figure's convention) and LLM calls per puzzle.
+The oracle is a test double: the numbers show the mechanics, not a model's skill.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import io
+import sys
+import tempfile
+from pathlib import Path
+from typing import Sequence
+
+from .cli import amain
+from .paper import STEP_OFFSET
+
+PAPER_FLAGS = ["--method_generate", "propose", "--method_evaluate", "value", "--method_select", "greedy",
+               "--n_generate_sample", "10", "--n_evaluate_sample", "3"]
+CONFIGS = {
+    "ToT b=1": ["--planning", "tot", "--n_select_sample", "1"],
+    "RAFA b=1": ["--planning", "tot", "--feedback", "--n_select_sample", "1"],
+    "Reflexion": ["--planning", "naive", "--feedback"],
+}
+# Which flags can change which configuration (the others do not touch its requests).
+VARIANTS = {
+    "ToT b=1": ["--value-cache", "--exact-max-step", "--parsed-lessons", "--improved"],
+    "RAFA b=1": ["--value-cache", "--exact-max-step", "--short-answers", "--parsed-lessons", "--improved"],
+    "Reflexion": ["--exact-max-step", "--lean-naive", "--parsed-lessons", "--improved"],
+}
+
+
+def run(config: str, flag: str | None, puzzles: int, backend: str, tmp: Path) -> dict:
+    argv = ["--backend", backend, "--no-cache", "--concurrency", "16", *PAPER_FLAGS, *CONFIGS[config],
+            "--task_start_index", "900", "--task_end_index", str(900 + puzzles),
+            "--out", str(tmp / f"{config}{flag or ''}".replace(" ", "_"))]
+    argv += [flag] if flag else []
+    with contextlib.redirect_stdout(io.StringIO()):
+        return asyncio.run(amain(argv, progress=False))
+
+
+def row(config: str, flag: str | None, summary: dict) -> str:
+    by_step = summary["success_by_step"]
+    last = str(len(by_step))
+    paper20 = by_step[str(20 - STEP_OFFSET)]
+    calls = summary["llm_calls"] / max(summary["episodes"], 1)
+    return (f"| {config} | {flag or 'default (original)'} | {by_step['20']:.0%} | {by_step[last]:.0%} ({last}) "
+            f"| {paper20:.0%} | {calls:,.0f} |")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--puzzles", type=int, default=100)
+    parser.add_argument("--error-rate", type=float, default=0.3)
+    parser.add_argument("--configs", nargs="*", default=list(CONFIGS), choices=list(CONFIGS))
+    args = parser.parse_args(argv)
+    backend = f"oracle:{args.error_rate:g}" if args.error_rate else "oracle"
+    print(f"{backend} [SIMULATED], puzzles 900..{899 + args.puzzles}")
+    print("| configuration | flags | success <= 20 steps | success, whole episode (steps) "
+          "| paper's step 20 (<= 17 steps) | LLM calls / puzzle |")
+    print("|---|---|---:|---:|---:|---:|")
+    with tempfile.TemporaryDirectory() as tmp:
+        for config in args.configs:
+            for flag in [None, *VARIANTS[config]]:
+                print(row(config, flag, run(config, flag, args.puzzles, backend, Path(tmp))), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
