@@ -198,6 +198,7 @@ def test_the_paper_figure_shifts_steps_by_three_and_draws_the_reference(tmp_path
     fig, ax = plt.subplots()
     draw_paper(ax, [(runs[1], "rafa")])
     labels = [line.get_label() for line in ax.get_lines()]
-    assert any(label.startswith("paper RAFA b=1, GPT-4") for label in labels)
+    assert "paper at step 20, GPT-4 (read off its figure)" in labels
+    assert [t.get_text() for t in ax.texts] == ["RAFA b=1"]
     assert ax.get_title() == "Game of 24" and "+ 3" in ax.get_xlabel()
     plt.close(fig)

@@ -4,8 +4,10 @@
 
 Runs the paper's configurations on puzzles 900.. with the original's algorithm (the
 default), with each improvement flag alone where it can matter, and with ``--improved``;
-prints success within 20 real submissions, within the whole episode, at the paper's
-"step 20" (real step <= 17, the original figure's convention) and LLM calls per puzzle.
+prints success within 5 and 20 real submissions, within the whole episode, at the paper's
+"step 20" (real step <= 17, the original figure's convention), the mean number of
+submissions of the solved puzzles, and LLM calls and words (the simulated backend's
+token count) per puzzle.
 The oracle is a test double: the numbers show the mechanics, not a model's skill.
 """
 
@@ -30,11 +32,13 @@ CONFIGS = {
     "RAFA b=1": ["--planning", "tot", "--feedback", "--n_select_sample", "1"],
     "Reflexion": ["--planning", "naive", "--feedback"],
 }
-# Which flags can change which configuration (the others do not touch its requests).
+# Which flags can change which configuration. Not run: --exact-max-step (its result is the
+# default run's "<= 20 steps": the first 20 submissions draw the same samples either way),
+# --parsed-lessons on ToT (no feedback, no lessons), --lean-naive on the searches.
 VARIANTS = {
-    "ToT b=1": ["--value-cache", "--exact-max-step", "--parsed-lessons", "--improved"],
-    "RAFA b=1": ["--value-cache", "--exact-max-step", "--short-answers", "--parsed-lessons", "--improved"],
-    "Reflexion": ["--exact-max-step", "--lean-naive", "--parsed-lessons", "--improved"],
+    "ToT b=1": ["--value-cache", "--improved"],
+    "RAFA b=1": ["--value-cache", "--short-answers", "--parsed-lessons", "--improved"],
+    "Reflexion": ["--lean-naive", "--parsed-lessons", "--improved"],
 }
 
 
@@ -47,13 +51,21 @@ def run(config: str, flag: str | None, puzzles: int, backend: str, tmp: Path) ->
         return asyncio.run(amain(argv, progress=False))
 
 
+def mean_steps_to_solve(by_step: dict[str, float]) -> float:
+    """Mean real submissions of the solved episodes, from the cumulative success rates."""
+    rates = [0.0] + [by_step[str(k)] for k in range(1, len(by_step) + 1)]
+    solved = rates[-1]
+    return sum(k * (rates[k] - rates[k - 1]) for k in range(1, len(rates))) / solved if solved else 0.0
+
+
 def row(config: str, flag: str | None, summary: dict) -> str:
     by_step = summary["success_by_step"]
     last = str(len(by_step))
     paper20 = by_step[str(20 - STEP_OFFSET)]
-    calls = summary["llm_calls"] / max(summary["episodes"], 1)
-    return (f"| {config} | {flag or 'default (original)'} | {by_step['20']:.0%} | {by_step[last]:.0%} ({last}) "
-            f"| {paper20:.0%} | {calls:,.0f} |")
+    n = max(summary["episodes"], 1)
+    return (f"| {config} | {flag or 'default (original)'} | {by_step['5']:.0%} | {by_step['20']:.0%} "
+            f"| {by_step[last]:.0%} ({last}) | {paper20:.0%} | {mean_steps_to_solve(by_step):.2f} "
+            f"| {summary['llm_calls'] / n:,.0f} | {summary['prompt_tokens'] / n:,.0f} / {summary['completion_tokens'] / n:,.0f} |")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -61,15 +73,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--puzzles", type=int, default=100)
     parser.add_argument("--error-rate", type=float, default=0.3)
     parser.add_argument("--configs", nargs="*", default=list(CONFIGS), choices=list(CONFIGS))
+    parser.add_argument("--only", nargs="*", default=None, metavar="FLAG",
+                        help="run only these variants, without dashes: default value-cache improved ...")
     args = parser.parse_args(argv)
     backend = f"oracle:{args.error_rate:g}" if args.error_rate else "oracle"
     print(f"{backend} [SIMULATED], puzzles 900..{899 + args.puzzles}")
-    print("| configuration | flags | success <= 20 steps | success, whole episode (steps) "
-          "| paper's step 20 (<= 17 steps) | LLM calls / puzzle |")
-    print("|---|---|---:|---:|---:|---:|")
+    print("| configuration | flags | success <= 5 steps | <= 20 steps | whole episode (steps) "
+          "| paper's step 20 (<= 17 steps) | mean steps to solve | LLM calls / puzzle | words in / out per puzzle |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     with tempfile.TemporaryDirectory() as tmp:
         for config in args.configs:
             for flag in [None, *VARIANTS[config]]:
+                if args.only is not None and (flag or "default").lstrip("-") not in args.only:
+                    continue
                 print(row(config, flag, run(config, flag, args.puzzles, backend, Path(tmp))), flush=True)
     return 0
 

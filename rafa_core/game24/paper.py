@@ -76,11 +76,15 @@ def draw_paper(ax, runs: list[tuple[Path, str]]) -> None:
         if method and method not in drawn:
             drawn.add(method)
             gpt4, gpt35 = PAPER_AT_20[method]
+            first = len(drawn) == 1  # one legend entry per marker kind; colour = the run's
             ax.plot([X_MAX], [gpt4], marker="*", markersize=13, linestyle="none", color=line.get_color(),
-                    label=f"paper {method}, GPT-4 (read off its figure)")
+                    label="paper at step 20, GPT-4 (read off its figure)" if first else "_nolegend_")
             ax.plot([X_MAX], [gpt35], marker="o", markersize=8, linestyle="none", markerfacecolor="none",
-                    color=line.get_color(), label=f"paper {method}, GPT-3.5 (read off its figure)")
+                    color=line.get_color(), label="paper at step 20, GPT-3.5 (read off its figure)" if first else "_nolegend_")
+            ax.annotate(method, (X_MAX, gpt4), xytext=(-8, 0), textcoords="offset points", ha="right",
+                        va="center", fontsize=7, color=line.get_color())
     ax.set_title("Game of 24")
+    ax.set_xticks(range(0, X_MAX + 1, 2))
     ax.set_xlabel(f"Steps (original's convention: environment steps + {STEP_OFFSET})")
     ax.set_ylabel("Success Rate (%)")
     ax.set_xlim(0, X_MAX + 0.5)
