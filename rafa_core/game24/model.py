@@ -28,8 +28,8 @@ STEP_LESSONS, NUMBERS_LESSONS = "step_lessons", "numbers_lessons"
 MAX_LESSONS = 40  # per list (--parsed-lessons): the context stays short however long an episode runs
 # The original asked every request for up to 1000 tokens (G10).
 ORIGINAL_MAX_TOKENS = 1000
-# --short-answers: answer lengths per request kind (a large model never needs more; a
-# verbose critic can be cut before its label).
+# --short-answers: answer lengths per request kind: cheaper and faster on a small local
+# model, but a verbose critic can be cut before its label.
 SHORT_MAX_TOKENS = {"propose": 256, "plan": 256, "value": 160, "vote": 400, "reflect": 160}
 # Stops at the start of the prompt's next example: a small model tends to continue the
 # few-shot pattern of our prompts.
