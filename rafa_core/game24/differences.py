@@ -42,8 +42,8 @@ VARIANTS = {
 }
 
 
-def run(config: str, flag: str | None, puzzles: int, backend: str, tmp: Path) -> dict:
-    argv = ["--backend", backend, "--no-cache", "--concurrency", "16", *PAPER_FLAGS, *CONFIGS[config],
+def run(config: str, flag: str | None, puzzles: int, backend: str, tmp: Path, seed: int = 0) -> dict:
+    argv = ["--backend", backend, "--no-cache", "--concurrency", "16", "--seed", str(seed), *PAPER_FLAGS, *CONFIGS[config],
             "--task_start_index", "900", "--task_end_index", str(900 + puzzles),
             "--out", str(tmp / f"{config}{flag or ''}".replace(" ", "_"))]
     argv += [flag] if flag else []
@@ -72,12 +72,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--puzzles", type=int, default=100)
     parser.add_argument("--error-rate", type=float, default=0.3)
+    parser.add_argument("--seed", type=int, default=0, help="another seed: other draws (the spread of the numbers)")
     parser.add_argument("--configs", nargs="*", default=list(CONFIGS), choices=list(CONFIGS))
     parser.add_argument("--only", nargs="*", default=None, metavar="FLAG",
                         help="run only these variants, without dashes: default value-cache improved ...")
     args = parser.parse_args(argv)
     backend = f"oracle:{args.error_rate:g}" if args.error_rate else "oracle"
-    print(f"{backend} [SIMULATED], puzzles 900..{899 + args.puzzles}")
+    print(f"{backend} [SIMULATED], puzzles 900..{899 + args.puzzles}, seed {args.seed}")
     print("| configuration | flags | success <= 5 steps | <= 20 steps | whole episode (steps) "
           "| paper's step 20 (<= 17 steps) | mean steps to solve | LLM calls / puzzle | words in / out per puzzle |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
@@ -86,7 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for flag in [None, *VARIANTS[config]]:
                 if args.only is not None and (flag or "default").lstrip("-") not in args.only:
                     continue
-                print(row(config, flag, run(config, flag, args.puzzles, backend, Path(tmp))), flush=True)
+                print(row(config, flag, run(config, flag, args.puzzles, backend, Path(tmp), args.seed)), flush=True)
     return 0
 
 
