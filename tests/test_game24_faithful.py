@@ -172,7 +172,7 @@ def test_the_original_readme_commands_run_from_the_benchmark_folder(tmp_path):
 
 def test_the_paper_figure_shifts_steps_by_three_and_draws_the_reference(tmp_path):
     runs = []
-    for name, extra in (("tot", []), ("rafa", ["--feedback"])):
+    for name, extra in (("tot", ["--improved"]), ("rafa", ["--feedback"])):
         out = tmp_path / name
         assert main(["--backend", "oracle:0.3", "--no-cache", "--task_start_index", "990", "--max_step", "8",
                      "--out", str(out), *extra]) == 0
@@ -196,9 +196,11 @@ def test_the_paper_figure_shifts_steps_by_three_and_draws_the_reference(tmp_path
     from rafa_core.game24.paper import draw_paper
 
     fig, ax = plt.subplots()
-    draw_paper(ax, [(runs[1], "rafa")])
+    draw_paper(ax, [(runs[1], "rafa"), (runs[0], "tot")])
     labels = [line.get_label() for line in ax.get_lines()]
     assert "paper at step 20, GPT-4 (read off its figure)" in labels
-    assert [t.get_text() for t in ax.texts] == ["RAFA b=1"]
+    assert [t.get_text() for t in ax.texts] == ["RAFA b=1", "ToT b=1"]
+    assert labels[0] == "ours: rafa (n=10) [simulated]"  # the original's algorithm: no flag named
+    assert "ours: tot --improved (n=10) [simulated]" in labels
     assert ax.get_title() == "Game of 24" and "+ 3" in ax.get_xlabel()
     plt.close(fig)

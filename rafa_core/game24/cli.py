@@ -49,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--feedback", action="store_true",
                         help="commit correct steps, return the checker's evaluation, reflect on it (RAFA, Reflexion)")
     parser.add_argument("--planning", choices=list(PLANNINGS), default="tot")
-    parser.add_argument("--max_step", type=positive_int, default=20, help="environment steps per puzzle")
+    parser.add_argument("--max_step", type=positive_int, default=20, help="the original's step limit: an episode ends after max_step + 1 submissions (see --exact-max-step)")
     parser.add_argument("--order", choices=["descending", "ascending"], default="descending",
                         help="walk the index range from the last puzzle down (the original) or up")
     improvements.add_flags(parser)

@@ -18,6 +18,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from .improvements import FLAGS
+
 STEP_OFFSET = 3  # the original's figure: x = len(env_info) + 3
 X_MAX = 20
 # Success rate (%) at step 20, read off the paper's figure (GPT-4, GPT-3.5).
@@ -65,13 +67,21 @@ def paper_curve(success_by_step: dict[str, float]) -> tuple[list[int], list[floa
     return xs, rates
 
 
+def improvements_of(config: dict[str, Any]) -> str:
+    """`` --improved`` / `` --value-cache ...`` for a run with improvements, else ''."""
+    if config.get("improved"):
+        return " --improved"
+    return "".join(f" {flag}" for flag, name, _, _ in FLAGS if config.get(name))
+
+
 def draw_paper(ax, runs: list[tuple[Path, str]]) -> None:
     drawn: set[str] = set()
     for run_dir, label in runs:
         summary, config = _read(run_dir, "summary.json"), _read(run_dir, "config.json")
         xs, rates = paper_curve(summary.get("success_by_step", {}))
         simulated = " [simulated]" if summary.get("simulated") else ""
-        line = ax.plot(xs, rates, linewidth=2, label=f"ours: {label} (n={summary.get('episodes', 0)}){simulated}")[0]
+        name = f"ours: {label}{improvements_of(config)} (n={summary.get('episodes', 0)}){simulated}"
+        line = ax.plot(xs, rates, linewidth=2, label=name)[0]
         method = paper_method(config)
         if method and method not in drawn:
             drawn.add(method)
