@@ -15,4 +15,4 @@ export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 exec "$VENV/bin/python" game24/run.py --backend local --planning tot --feedback \
   --task_start_index 900 --task_end_index 902 \
   --n_generate_sample 3 --n_evaluate_sample 1 --max_step 2 \
-  --concurrency 2 --out runs/demo/game24-rafa-local "$@"
+  --short-answers --concurrency 2 --out runs/demo/game24-rafa-local "$@"

@@ -9,6 +9,7 @@ import pytest
 from rafa_core.game24 import prompts
 from rafa_core.game24.data import load_puzzles
 from rafa_core.game24.episode import Game24Config, play
+from rafa_core.game24.improvements import Improvements
 from rafa_core.game24.model import complete_left, Game24Model, Game24Settings, Game24State, ValueCache, label_value, parse_lessons
 from rafa_core.game24.oracle import oracle_llm
 from rafa_core.llm.registry import BackendOptions
@@ -21,9 +22,11 @@ PUZZLES = load_puzzles()
 PAPER = dict(n_generate_sample=10, n_evaluate_sample=3)
 
 
-def config(planning: str = "tot", feedback: bool = True, b: int = 1, **settings) -> Game24Config:
+def config(planning: str = "tot", feedback: bool = True, b: int = 1, improved: bool = False, **settings) -> Game24Config:
+    """A configuration: the original's algorithm, or with ``improved`` every improvement on."""
+    improvements = Improvements.all_on() if improved else Improvements()
     return Game24Config(planning=planning, feedback=feedback, n_select_sample=b,
-                        settings=Game24Settings(**{**PAPER, **settings}))
+                        settings=Game24Settings(**{**PAPER, **settings}, improved=improvements))
 
 
 async def run_all(llm, indices, cfg: Game24Config) -> list[dict]:
@@ -39,7 +42,7 @@ def success_rate(records: list[dict], within: int = 20) -> float:
 
 
 def test_perfect_oracle_rafa_b1_solves_at_least_95_percent_of_900_to_999():
-    records = asyncio.run(run_all(oracle(), range(900, 1000), config()))
+    records = asyncio.run(run_all(oracle(), range(900, 1000), config(improved=True)))
     assert success_rate(records, 20) >= 0.95
     first = records[0]["trace"][0]
     assert first["tree"] and first["plan"] and first["info"]["verdicts"]  # the search tree is logged
@@ -48,8 +51,8 @@ def test_perfect_oracle_rafa_b1_solves_at_least_95_percent_of_900_to_999():
 def test_noisy_oracle_rafa_is_at_least_as_good_as_tot():
     indices = range(900, 930)
     noisy = oracle(0.3)
-    rafa = asyncio.run(run_all(noisy, indices, config(feedback=True)))
-    tot = asyncio.run(run_all(noisy, indices, config(feedback=False)))
+    rafa = asyncio.run(run_all(noisy, indices, config(feedback=True, improved=True)))
+    tot = asyncio.run(run_all(noisy, indices, config(feedback=False, improved=True)))
     rafa_rate, tot_rate = success_rate(rafa), success_rate(tot)
     assert rafa_rate >= tot_rate, (rafa_rate, tot_rate)
     # ... and it gets there sooner: what it learns from feedback is not thrown away.
@@ -93,16 +96,21 @@ def test_one_tot_step_makes_exactly_the_requests_the_spec_implies():
             return "\n".join(twelve)
         return ["thinking\nsure"] * request.n
 
-    usage = Usage()
-    llm = ScriptedLLM(rule, usage=usage)
-    model = Game24Model(llm, Game24Settings(n_generate_sample=10, n_evaluate_sample=3), Memory(), ValueCache())
-    plan = asyncio.run(ToTPlanner(breadth=1, depth=1).plan(model, Game24State("1 2 3 4")))
-    assert usage.calls == 1 + 10
-    assert sum(samples) == 1 + 10 * 3
-    assert len(plan.tree[0]["candidates"]) == 10 and plan.value == 60
-    # Evaluating the same candidates again in the same memory state costs nothing.
-    asyncio.run(ToTPlanner(breadth=1, depth=1).plan(model, Game24State("1 2 3 4")))
-    assert usage.calls == 11 + 1 and model.values.hits == 10
+    for improved, second_plan_calls, hits in ((True, 1, 10), (False, 11, 0)):
+        samples.clear()
+        usage = Usage()
+        llm = ScriptedLLM(rule, usage=usage)
+        settings = Game24Settings(n_generate_sample=10, n_evaluate_sample=3,
+                                  improved=Improvements.all_on() if improved else Improvements())
+        model = Game24Model(llm, settings, Memory(), ValueCache())
+        plan = asyncio.run(ToTPlanner(breadth=1, depth=1).plan(model, Game24State("1 2 3 4")))
+        assert usage.calls == 1 + 10
+        assert sum(samples) == 1 + 10 * 3
+        assert len(plan.tree[0]["candidates"]) == 10 and plan.value == 60
+        # Planning again in the same memory state: --value-cache reuses every answer but
+        # the proposer's; the original asks everything again (fresh draws).
+        asyncio.run(ToTPlanner(breadth=1, depth=1).plan(model, Game24State("1 2 3 4")))
+        assert usage.calls == 11 + second_plan_calls and model.values.hits == hits, improved
 
 
 def test_value_cache_is_per_memory_state():
@@ -115,12 +123,13 @@ def test_value_cache_is_per_memory_state():
     memory, values = Memory(), ValueCache()
     llm = ScriptedLLM(rule)
     state = Game24State("4 4 6 8", lines=("4 + 8 = 12 (left: 4 6 12)",))
-    model = Game24Model(llm, Game24Settings(), memory, values)
+    settings = Game24Settings(improved=Improvements(value_cache=True))
+    model = Game24Model(llm, settings, memory, values)
     asyncio.run(model.evaluate(state))
     asyncio.run(model.evaluate(state))
     assert len(calls) == 1
     memory.add_example("numbers_lessons", "4 6 12 -> sure")
-    asyncio.run(Game24Model(llm, Game24Settings(), memory, values).evaluate(state))
+    asyncio.run(Game24Model(llm, settings, memory, values).evaluate(state))
     assert len(calls) == 2 and prompts.CRITIC_LESSONS_HEAD in calls[-1]
 
 
@@ -128,11 +137,14 @@ def test_value_cache_is_per_memory_state():
                                      "left: left: (((", "The best choice is 99\nsure sure", "1 + 1 = 2 (left: 2 2 2 2 2 2 2 2 2 2)"])
 def test_garbage_model_output_is_a_failed_step_not_a_crash(garbage):
     llm = ScriptedLLM(lambda text, request: garbage)
-    for cfg in (config(), config("naive"), config(method_evaluate="vote"), config(method_generate="sample")):
-        cfg.max_step = 3
-        [record] = asyncio.run(run_all(llm, [900], cfg))
-        assert not record["success"] and record["env_steps"] == 3
-        assert all(step["info"]["verdicts"] for step in record["trace"])
+    for improved in (False, True):
+        for cfg in (config(improved=improved), config("naive", improved=improved),
+                    config(method_evaluate="vote", improved=improved), config(method_generate="sample", improved=improved)):
+            cfg.max_step = 3
+            [record] = asyncio.run(run_all(llm, [900], cfg))
+            # The original's episode allows max_step + 1 submissions; --exact-max-step max_step.
+            assert not record["success"] and record["env_steps"] == (3 if improved else 4)
+            assert all(step["info"]["verdicts"] for step in record["trace"])
 
 
 def test_tot_without_feedback_draws_fresh_proposals_each_step():

@@ -11,6 +11,7 @@ from ..cli import add_shared_flags, announce_backend, build_llm, config_from_arg
 from ..llm.usage import Usage
 from ..runner import RUNTIME_KEYS, RunDir, Runner, print_summary
 from .data import load_puzzles, select_indices
+from . import improvements
 from .episode import PLANNINGS, Game24Config, play
 from .model import Game24Settings
 from .oracle import oracle_llm
@@ -31,9 +32,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--temperature", type=float, default=0.7)
     parser.add_argument("--task", choices=["game24"], default="game24")
     parser.add_argument("--task_file_path", default=None,
-                        help="a CSV with a 'Puzzles' column (default: 24.csv of the tree-of-thoughts-llm wheel)")
+                        help="a CSV with a 'Puzzles' column; a bare name not found here is looked up in the "
+                             "tree-of-thoughts-llm wheel's data/24/, as the original did (default: its 24.csv)")
     parser.add_argument("--task_start_index", type=int, default=900)
     parser.add_argument("--task_end_index", type=int, default=1000)
+    parser.add_argument("--naive_run", action="store_true",
+                        help="accepted for the original's command lines; it did nothing there either")
     parser.add_argument("--prompt_sample", choices=["standard", "cot"], default=None,
                         help="prompt for --method_generate sample (default cot)")
     parser.add_argument("--method_generate", choices=["sample", "propose"], default="propose")
@@ -45,9 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--feedback", action="store_true",
                         help="commit correct steps, return the checker's evaluation, reflect on it (RAFA, Reflexion)")
     parser.add_argument("--planning", choices=list(PLANNINGS), default="tot")
-    parser.add_argument("--max_step", type=positive_int, default=20, help="environment steps per puzzle")
+    parser.add_argument("--max_step", type=positive_int, default=20, help="the original's step limit: an episode ends after max_step + 1 submissions (see --exact-max-step)")
     parser.add_argument("--order", choices=["descending", "ascending"], default="descending",
                         help="walk the index range from the last puzzle down (the original) or up")
+    improvements.add_flags(parser)
     add_shared_flags(parser)
     return parser
 
@@ -68,6 +73,7 @@ def config_of(args: argparse.Namespace, *, concurrent_candidates: bool = True) -
             n_generate_sample=args.n_generate_sample,
             n_evaluate_sample=args.n_evaluate_sample,
             temperature=args.temperature,
+            improved=improvements.from_args(args),
         ),
     )
 
@@ -77,7 +83,16 @@ def run_name(args: argparse.Namespace, backend: str) -> str:
         f"_{args.method_generate}-{args.method_evaluate}-{args.method_select}_b{args.n_select_sample}"
     )
     name = f"{args.planning}{'-feedback' if args.feedback else ''}{method}_{backend}_{args.task_start_index}-{args.task_end_index}"
+    name += improvements_suffix(improvements.from_args(args))
     return re.sub(r"[^A-Za-z0-9._-]+", "-", name)
+
+
+def improvements_suffix(improved: improvements.Improvements) -> str:
+    """Runs with other improvements go to other directories (a run directory holds one config)."""
+    if improved == improvements.Improvements.all_on():
+        return "_improved"
+    on = [flag.lstrip("-") for flag, name, _, _ in improvements.FLAGS if getattr(improved, name)]
+    return "".join(f"_{flag}" for flag in on)
 
 
 async def amain(argv: Sequence[str] | None = None, *, concurrent_candidates: bool = True,
@@ -95,9 +110,10 @@ async def amain(argv: Sequence[str] | None = None, *, concurrent_candidates: boo
     try:
         run_dir = RunDir(out, config_from_args(args, backend=spec, out=out, llm=llm.describe()),
                          runtime_keys=GAME24_RUNTIME_KEYS)
-        runner = Runner(run_dir, usage, max_steps=args.max_step, concurrency=args.concurrency,
-                        simulated=llm.simulated, progress=progress, desc="game24")
         config = config_of(args, concurrent_candidates=concurrent_candidates)
+        # summary.json counts real submissions: 1 .. episode length (max_step + 1 unless --exact-max-step).
+        runner = Runner(run_dir, usage, max_steps=config.episode_steps, concurrency=args.concurrency,
+                        simulated=llm.simulated, progress=progress, desc="game24")
 
         async def episode(index: int, ledger: Usage) -> dict[str, Any]:
             return await play(index, puzzles, llm.with_usage(ledger), config)

@@ -13,19 +13,33 @@ INSTALL_HINT = "pip install --no-deps tree-of-thoughts-llm==0.1.0"
 WHEEL_CSV = ("data", "24", "24.csv")
 
 
-def bundled_csv() -> Path:
-    """``tot/data/24/24.csv`` inside the installed wheel, found without importing ``tot``."""
+def bundled_csv(name: str = WHEEL_CSV[-1]) -> Path:
+    """``tot/data/24/<name>`` inside the installed wheel, found without importing ``tot``."""
     spec = importlib.util.find_spec("tot")
     for location in (spec.submodule_search_locations or []) if spec else []:
-        path = Path(location).joinpath(*WHEEL_CSV)
+        path = Path(location).joinpath(*WHEEL_CSV[:-1], name)
         if path.is_file():
             return path
-    raise UserError(f"the Game of 24 puzzles (24.csv) are not installed: {INSTALL_HINT} (or pass --task_file_path)")
+    raise UserError(f"the Game of 24 puzzles ({name}) are not installed: {INSTALL_HINT} (or pass --task_file_path)")
+
+
+def resolve_csv(path: str | Path | None) -> Path:
+    """The puzzle file: the path as given if it exists; else, like the original (which read
+    ``data/24/<task_file_path>``), a bare file name is looked up in the wheel's ``data/24/``."""
+    if not path:
+        return bundled_csv()
+    given = Path(path)
+    if given.is_file() or given.parent != Path("."):
+        return given
+    try:
+        return bundled_csv(given.name)
+    except UserError:
+        return given  # reported below as not found
 
 
 def load_puzzles(path: str | Path | None = None) -> list[str]:
     """The puzzles in file order, each as its four numbers separated by spaces."""
-    csv_path = Path(path) if path else bundled_csv()
+    csv_path = resolve_csv(path)
     if not csv_path.is_file():
         raise UserError(f"puzzle file not found: {csv_path}")
     try:

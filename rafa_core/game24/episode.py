@@ -13,6 +13,7 @@ from typing import Any
 
 from ..agent import RAFAAgent
 from ..llm.base import BaseLLM
+from ..llm.draws import Draws
 from ..memory import Memory
 from ..search.base import Plan
 from ..search.tot import ToTPlanner
@@ -33,6 +34,12 @@ class Game24Config:
     settings: Game24Settings = field(default_factory=Game24Settings)
     # False: expand and value candidates one after another (the original's pattern).
     concurrent_candidates: bool = True
+
+    @property
+    def episode_steps(self) -> int:
+        """Submissions per puzzle: the original ends an episode when ``cur_step > max_steps``,
+        so ``--max_step 20`` allows 21 (G2); ``--exact-max-step`` allows ``max_step``."""
+        return self.max_step if self.settings.improved.exact_max_step else self.max_step + 1
 
 
 def state_of(obs: dict[str, Any], memory: Memory) -> Game24State:
@@ -75,20 +82,23 @@ def _search_or_not(config: Game24Config, index: int):
 
 async def play(index: int, puzzles: list[str], llm: BaseLLM, config: Game24Config) -> dict[str, Any]:
     """Run puzzle ``index`` to the end; the record for ``episodes.jsonl`` (minus usage)."""
-    env = Game24Env(puzzles, feedback=config.feedback, max_step=config.max_step)
+    env = Game24Env(puzzles, feedback=config.feedback, max_step=config.episode_steps)
     values = ValueCache()  # one per episode: lessons and memory are per episode too
+    # Every request of the episode is a fresh draw (unless --value-cache), reproducibly:
+    # the same seed and puzzle draw the same samples, so a rerun replays from the cache.
+    draws = Draws(f"game24|seed={config.seed}|puzzle={index}")
 
     def make_model(memory: Memory) -> Game24Model:
-        return Game24Model(llm, config.settings, memory, values, attempt=len(memory.feedback))
+        return Game24Model(llm, config.settings, memory, values, attempt=len(memory.feedback), draws=draws)
 
-    reflector = Reflector(llm, config.settings, puzzles[index], concurrent=config.concurrent_candidates)
+    reflector = Reflector(llm, config.settings, puzzles[index], concurrent=config.concurrent_candidates, draws=draws)
     agent = RAFAAgent(
         planner=make_planner(config, index),
         make_model=make_model,
         state_of=state_of,
         to_action=plan_text,
         learn=reflector.learn,
-        max_steps=config.max_step,
+        max_steps=config.episode_steps,
     )
     memory = Memory()
     result = await agent.run_episode(env, index, memory)

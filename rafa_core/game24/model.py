@@ -14,19 +14,25 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ..llm.base import BaseLLM, Prompt, as_messages
+from ..llm.base import BaseLLM, Completion, Prompt, as_messages
+from ..llm.draws import Draws
 from ..memory import Memory
 from ..search.base import Plan
 from . import prompts
+from .improvements import Improvements
 from .env import ParseError, fmt_numbers, is_answer_line, left_numbers_text, parse_number, parse_numbers
 
 VALUE_OF_LABEL = {"sure": 20.0, "likely": 1.0, "impossible": 0.001}
 VALUE_TEMPERATURE = 0.3
 STEP_LESSONS, NUMBERS_LESSONS = "step_lessons", "numbers_lessons"
-MAX_LESSONS = 40  # per list: the context stays short however long an episode runs
-# Answer lengths per request kind, and stops at the start of the prompt's next example:
-# a small model tends to continue the few-shot pattern, a large one never needs more.
-MAX_TOKENS = {"propose": 256, "plan": 256, "value": 160, "vote": 400, "reflect": 160}
+MAX_LESSONS = 40  # per list (--parsed-lessons): the context stays short however long an episode runs
+# The original asked every request for up to 1000 tokens (G10).
+ORIGINAL_MAX_TOKENS = 1000
+# --short-answers: answer lengths per request kind: cheaper and faster on a small local
+# model, but a verbose critic can be cut before its label.
+SHORT_MAX_TOKENS = {"propose": 256, "plan": 256, "value": 160, "vote": 400, "reflect": 160}
+# Stops at the start of the prompt's next example: a small model tends to continue the
+# few-shot pattern of our prompts.
 STOP_AT_NEXT_INPUT = ["\nInput:"]
 STOP_AT_NEXT_NUMBERS = ["\nNumbers:"]
 _LESSON = re.compile(r"^(.{1,120}?)\s*->\s*(sure|impossible)\b", re.IGNORECASE)
@@ -74,6 +80,22 @@ class Game24Settings:
     n_generate_sample: int = 10
     n_evaluate_sample: int = 1
     temperature: float = 0.7
+    improved: Improvements = field(default_factory=Improvements)
+
+    def max_tokens(self, kind: str) -> int:
+        return SHORT_MAX_TOKENS[kind] if self.improved.short_answers else ORIGINAL_MAX_TOKENS
+
+
+async def ask(llm: BaseLLM, settings: Game24Settings, draws: Draws, prompt: Prompt, n: int, *,
+              temperature: float, kind: str, stop: list[str] | None, reused_first: int = 0) -> list[Completion]:
+    """``n`` samples of a request. As the original, every call is a fresh draw; with
+    ``--value-cache`` a repeated request reuses samples ``reused_first ..`` instead."""
+    params = dict(temperature=temperature, max_tokens=settings.max_tokens(kind), stop=stop)
+    if settings.improved.value_cache:
+        first = reused_first
+    else:
+        first = draws.first_sample(prompt, n, **params)
+    return await llm.generate(prompt, n=n, first_sample=first, **params)
 
 
 def clean_line(line: str) -> str:
@@ -161,22 +183,34 @@ class Game24Model:
     settings: Game24Settings
     memory: Memory = field(default_factory=Memory)
     values: ValueCache = field(default_factory=ValueCache)
-    # Which attempt of this episode plans now: repeated prompts draw fresh samples.
+    # Which attempt of this episode plans now (--value-cache: a repeated request within
+    # one attempt reuses its answer, a later attempt draws fresh samples).
     attempt: int = 0
+    # The episode's draws: without --value-cache every request is a fresh draw.
+    draws: Draws = field(default_factory=lambda: Draws("game24"))
 
     # -- context from memory ---------------------------------------------------------------
-    def proposer_prompt(self, text: str) -> Prompt:
-        return prompts.with_lessons(text, prompts.PROPOSER_LESSONS_HEAD, self.memory.examples_for(STEP_LESSONS))
+    def proposer_prompt(self, text: str, intro: bool = True) -> Prompt:
+        lessons = self.memory.examples_for(STEP_LESSONS)
+        if self.settings.improved.parsed_lessons:
+            return prompts.with_lessons(text, prompts.PROPOSER_LESSONS_HEAD, lessons)
+        return prompts.with_reflections(text, prompts.PROPOSER_LESSONS_HEAD, lessons, intro=intro)
 
     def critic_prompt(self, text: str) -> Prompt:
-        return prompts.with_lessons(text, prompts.CRITIC_LESSONS_HEAD, self.memory.examples_for(NUMBERS_LESSONS))
+        lessons = self.memory.examples_for(NUMBERS_LESSONS)
+        if self.settings.improved.parsed_lessons:
+            return prompts.with_lessons(text, prompts.CRITIC_LESSONS_HEAD, lessons)
+        return prompts.with_reflections(text, prompts.CRITIC_LESSONS_HEAD, lessons)
+
+    async def _ask(self, prompt: Prompt, n: int, *, temperature: float, kind: str, stop: list[str] | None,
+                   reused_first: int = 0) -> list[str]:
+        completions = await ask(self.llm, self.settings, self.draws, prompt, n, temperature=temperature,
+                                kind=kind, stop=stop, reused_first=reused_first)
+        return [c.text or "" for c in completions]
 
     async def sample(self, prompt: Prompt, n: int, stop: list[str] | None = None, kind: str = "plan") -> list[str]:
-        completions = await self.llm.generate(
-            prompt, n=n, temperature=self.settings.temperature, max_tokens=MAX_TOKENS[kind],
-            stop=stop or STOP_AT_NEXT_INPUT, first_sample=self.attempt * n,
-        )
-        return [c.text or "" for c in completions]
+        return await self._ask(prompt, n, temperature=self.settings.temperature, kind=kind,
+                               stop=stop or STOP_AT_NEXT_INPUT, reused_first=self.attempt * n)
 
     # -- TaskModel ---------------------------------------------------------------------------
     async def propose(self, state: Game24State) -> list[str]:
@@ -212,14 +246,14 @@ class Game24Model:
         else:
             return 0.0  # the line says nothing about the numbers left
         prompt = self.critic_prompt(text)
-        return await self.values.get(prompt, lambda: self._value(prompt, stop))
+        if self.settings.improved.value_cache:
+            return await self.values.get(prompt, lambda: self._value(prompt, stop))
+        return await self._value(prompt, stop)  # the original: no value cache, a fresh draw
 
     async def _value(self, prompt: Prompt, stop: list[str]) -> float:
-        completions = await self.llm.generate(
-            prompt, n=self.settings.n_evaluate_sample, temperature=VALUE_TEMPERATURE,
-            max_tokens=MAX_TOKENS["value"], stop=stop,
-        )
-        return sum(label_value(c.text or "") for c in completions)
+        texts = await self._ask(prompt, self.settings.n_evaluate_sample, temperature=VALUE_TEMPERATURE,
+                                kind="value", stop=stop)
+        return sum(label_value(t) for t in texts)
 
     async def evaluate_all(self, states: list[Game24State]) -> list[float] | None:
         """Votes (``--method_evaluate vote``): one prompt over all candidates; else None."""
@@ -227,13 +261,12 @@ class Game24Model:
             return None
         choices = ["\n".join(s.all_lines) for s in states]
         prompt = self.critic_prompt(prompts.vote_prompt(states[0].puzzle, choices))
-        texts = await self.llm.generate(
-            prompt, n=self.settings.n_evaluate_sample, temperature=self.settings.temperature,
-            max_tokens=MAX_TOKENS["vote"], first_sample=self.attempt * self.settings.n_evaluate_sample,
-        )
+        n = self.settings.n_evaluate_sample
+        texts = await self._ask(prompt, n, temperature=self.settings.temperature, kind="vote", stop=None,
+                                reused_first=self.attempt * n)
         votes = [0.0] * len(states)
-        for completion in texts:
-            choice = parse_vote(completion.text or "", len(states))
+        for text in texts:
+            choice = parse_vote(text, len(states))
             if choice is not None:
                 votes[choice] += 1
         return votes
@@ -243,10 +276,16 @@ class Game24Model:
 
     # -- without search (naive / cot) ----------------------------------------------------------
     async def whole_plan(self, state: Game24State, style: str) -> list[str]:
-        """One sampled answer of the standard or chain-of-thought prompt."""
+        """A sampled answer of the standard or chain-of-thought prompt. As the original:
+        ``n_generate_sample`` samples of the prompt without the committed steps, the first
+        one used; ``--lean-naive``: one sample, the committed steps in the prompt."""
         wrap = prompts.cot_prompt if style == "cot" else prompts.standard_prompt
-        [text] = await self.sample(self.proposer_prompt(wrap(state.puzzle, state.all_lines)), 1)
-        return plan_lines(text, limit=4 - len(state.committed) + 1)
+        if self.settings.improved.lean_naive:
+            n, shown, limit = 1, state.all_lines, 4 - len(state.committed) + 1
+        else:
+            n, shown, limit = self.settings.n_generate_sample, (), 5
+        texts = await self.sample(self.proposer_prompt(wrap(state.puzzle, shown), intro=False), n)
+        return plan_lines(texts[0], limit=limit)
 
 
 def _unique(items) -> list[str]:
@@ -275,6 +314,13 @@ def parse_lessons(text: str) -> list[str]:
     return lessons
 
 
+def checked_lines(plan: str, checked: int) -> str:
+    """The lines of a plan the checker judged (it stops at the first wrong one): what the
+    original showed its reflections (G6); lines after a wrong one have no verdict."""
+    lines = [line.strip() for line in plan.splitlines() if line.strip()]
+    return "\n".join(lines[:checked] if checked else lines)
+
+
 @dataclass
 class Reflector:
     """After each step with feedback: two reflections turn it into lessons (RAFA's learning)."""
@@ -283,6 +329,7 @@ class Reflector:
     settings: Game24Settings
     puzzle: str
     concurrent: bool = True  # False: one reflection after the other (the original's pattern)
+    draws: Draws = field(default_factory=lambda: Draws("game24"))
 
     async def learn(self, memory: Memory, action: str, obs: dict[str, Any], reward: float, info: dict[str, Any]) -> None:
         memory.add_feedback(obs.get("feedback", ""), reward, {"verdicts": info.get("verdicts", [])})
@@ -290,7 +337,7 @@ class Reflector:
         episode_over = info.get("success") or info.get("steps_left", 1) <= 0
         if not feedback or not str(action).strip() or episode_over:
             return  # nothing to learn from, or no later plan to use the lessons
-        plan = str(action)
+        plan = checked_lines(str(action), len(info.get("verdicts", [])))
         asks = [prompts.reflect_formula_prompt(self.puzzle, plan, feedback),
                 prompts.reflect_numbers_prompt(self.puzzle, plan, feedback)]
         if self.concurrent:
@@ -298,6 +345,9 @@ class Reflector:
         else:
             outputs = [await self._ask(a) for a in asks]
         for kind, text in zip((STEP_LESSONS, NUMBERS_LESSONS), outputs):
+            if not self.settings.improved.parsed_lessons:
+                memory.add_example(kind, text.strip())  # the original kept the raw text
+                continue
             known = set(memory.examples_for(kind))
             for lesson in parse_lessons(text):
                 if lesson not in known and len(known) < MAX_LESSONS:
@@ -305,8 +355,6 @@ class Reflector:
                     known.add(lesson)
 
     async def _ask(self, prompt: str) -> str:
-        [completion] = await self.llm.generate(
-            prompt, n=1, temperature=self.settings.temperature, max_tokens=MAX_TOKENS["reflect"],
-            stop=STOP_AT_NEXT_INPUT,
-        )
+        [completion] = await ask(self.llm, self.settings, self.draws, prompt, 1,
+                                 temperature=self.settings.temperature, kind="reflect", stop=STOP_AT_NEXT_INPUT)
         return completion.text or ""

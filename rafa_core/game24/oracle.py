@@ -51,11 +51,17 @@ def _section(text: str, start: str, end: str | None) -> list[str]:
     return [ln.strip() for ln in after.splitlines() if ln.strip()]
 
 
+_PROMPT_START = re.compile(r"^Game of 24", re.MULTILINE)
+
+
 def _lessons(text: str, head: str) -> dict[str, str]:
-    """``item -> label`` lessons of the context message that starts with ``head``."""
+    """``item -> label`` lessons of the context that starts with ``head`` (it runs to the
+    prompt proper: raw reflection texts may hold blank lines)."""
     if head not in text:
         return {}
-    block = text.split(head, 1)[1].split("\n\n", 1)[0]
+    after = text.split(head, 1)[1]
+    start = _PROMPT_START.search(after)
+    block = after[: start.start()] if start else after
     lessons = {}
     for line in block.splitlines():
         item, arrow, label = line.rpartition("->")

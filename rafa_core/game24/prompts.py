@@ -170,6 +170,19 @@ def reflect_numbers_prompt(puzzle: str, plan: str, feedback: str) -> str:
     )
 
 
+GAME_INTRO = "We are playing the Game of 24: make 24 from four numbers with + - * /."
+
+
+def with_reflections(prompt: str, head: str, reflections: list[str] | tuple[str, ...], intro: bool = False) -> Prompt:
+    """The original's context structure: the reflection texts so far, as they came, in a
+    user message before the prompt, present even when there are none yet (the proposer's
+    is preceded by a short game intro)."""
+    messages = [{"role": "user", "content": GAME_INTRO}] if intro else []
+    messages.append({"role": "user", "content": head + "\n" + "\n".join(reflections)})
+    messages.append({"role": "user", "content": prompt})
+    return messages
+
+
 def with_lessons(prompt: str, head: str, lessons: list[str] | tuple[str, ...]) -> Prompt:
     """The prompt after a context message that carries the lessons (none: the plain prompt)."""
     if not lessons:
