@@ -139,13 +139,13 @@ async def solve_set(instances, method: str, settings: SearchSettings, error_rate
     return {"solved": solved, "solved_any": solved_any, "calls": calls, "n": len(instances)}
 
 
-async def faithfulness(sets: list[int], rows: bool, limit: int | None, rollouts: int) -> None:
+async def faithfulness(sets: list[int], rows: bool, limit: int | None, rollouts: int, data_dir: Path) -> None:
     print(f"simulated oracle; RAFA {rollouts} episodes, RAP {rollouts} iterations; "
           "solved (last episode / iteration) | solved in any | model calls")
     for steps in sets:
-        instances = load_instance_set(DATA.parent / f"step_{steps}.json")[:limit]
+        instances = load_instance_set(data_dir / f"step_{steps}.json")[:limit]
         for label, error_rate, priors in ORACLES:
-            print(f"\nstep_{steps} ({len(instances)} instances, depth {steps}), {label}:")
+            print(f"\n{data_dir.name}/step_{steps} ({len(instances)} instances, depth {steps}), {label}:")
             for name, base in variants(rows):
                 settings = replace(base, rollouts=rollouts, max_depth=steps)
                 cells = []
@@ -166,9 +166,10 @@ async def main() -> None:
     parser.add_argument("--rows", action="store_true", help="also each variant alone on top of the original")
     parser.add_argument("--limit", type=int, default=None, help="only the first N instances of each set")
     parser.add_argument("--rollouts", type=int, default=10)
+    parser.add_argument("--data_dir", type=Path, default=DATA.parent, help="a folder with step_4.json / step_6.json")
     args = parser.parse_args()
     if args.faithfulness:
-        await faithfulness(args.sets, args.rows, args.limit, args.rollouts)
+        await faithfulness(args.sets, args.rows, args.limit, args.rollouts, args.data_dir)
         return
     from rafa_core.llm.hf import local_llm
 

@@ -97,8 +97,10 @@ def run_lines(folder: Path, line: str, timeout: int = 600) -> subprocess.Complet
     project importable (the scripts are linked into the folder, as in the original's)."""
     bin_dir = folder / ".bin"
     bin_dir.mkdir(exist_ok=True)
-    if not (bin_dir / "python").exists():
-        (bin_dir / "python").symlink_to(sys.executable)
+    python = bin_dir / "python"
+    if not python.exists():  # a wrapper, not a link: a venv's interpreter finds its venv from its own path
+        python.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+        python.chmod(0o755)
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}", "PYTHONPATH": str(ROOT)}
     return subprocess.run(["bash", "-c", line], capture_output=True, text=True, cwd=folder, env=env, timeout=timeout)
 

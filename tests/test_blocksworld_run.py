@@ -53,6 +53,51 @@ def solve_all(instances, method, rollouts, *, error_rate=0.0, priors="flat", imp
     return asyncio.run(go())
 
 
+# -- the default: the original's search ---------------------------------------------------------------
+def test_the_original_search_rafa_corrects_a_wrong_world_model_and_rap_cannot(step4):
+    # The same comparison with every internal as the original ran it (undo moves proposed,
+    # sum/(k+1) backups from the current node, the PlanBench-style prior, all 10 episodes
+    # run and the last one judged), on the first 20 instances.
+    rafa_solved, rafa_calls = solve_all(step4[:20], "rafa", 10, error_rate=0.3, priors="informative", improved=False)
+    rap_solved, rap_calls = solve_all(step4[:20], "rap", 10, error_rate=0.3, priors="informative", improved=False)
+    assert rafa_solved >= 19
+    assert rap_calls >= rafa_calls and rap_solved < rafa_solved
+
+
+def test_the_original_search_with_flat_priors_is_blind_and_no_undo_restores_it(step4):
+    # Flat priors and undo moves: every tie goes to the first action in canonical order
+    # (after a pick-up, putting the block back down), and sum/(k+1) keeps revisits cheap, so
+    # 10 iterations of RAP (which never acts) find no goal here; RAFA acts its way to some.
+    # Without undo moves (--allow_undo false) the same search solves more.
+    instances = step4[:12]
+    rafa_solved, _ = solve_all(instances, "rafa", 10, improved=False)
+    rap_solved, _ = solve_all(instances, "rap", 10, improved=False)
+    assert rap_solved == 0 < rafa_solved
+
+    async def without_undo():
+        solved = 0
+        for inst in instances:
+            record = await run_rafa(inst, make_oracle(), PromptSet.default(),
+                                    SearchSettings(rollouts=10, max_depth=4, allow_undo=False))
+            solved += record["success"]
+        return solved
+
+    assert asyncio.run(without_undo()) > rafa_solved
+
+
+def test_success_is_the_last_episode_and_total_correct_has_one_entry_per_episode(step4):
+    async def go(settings):
+        return await run_rafa(step4[0], make_oracle(0.3, priors="informative"), PromptSet.default(), settings)
+
+    record = asyncio.run(go(SearchSettings(rollouts=4, max_depth=4)))
+    assert record["episodes_run"] == 4 and len(record["total_correct"]) == 4  # all episodes run
+    assert record["success"] == bool(record["total_correct"][-1])
+    assert record["solved_any"] == any(record["total_correct"])
+    assert record["total_correct"] == [int(e["success"]) for e in record["episodes"]]
+    stopped = asyncio.run(go(SearchSettings(rollouts=4, max_depth=4, stop_when_solved=True)))
+    assert stopped["success"] and stopped["total_correct"][-1] == 1 and 1 not in stopped["total_correct"][:-1]
+
+
 # -- --improved: this project's variants of the search (the numbers asserted before the
 #    original's internals became the default) ------------------------------------------------------
 def test_rafa_corrects_a_wrong_world_model_and_rap_cannot(step4):

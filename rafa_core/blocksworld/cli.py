@@ -313,10 +313,12 @@ def describe_settings(settings: SearchSettings) -> str:
 
 def add_original_metrics(summary: dict[str, Any], records: list[dict[str, Any]], out: Path) -> dict[str, Any]:
     """The original's ``total_correct`` (correct answers per iteration / episode, summed over
-    instances) and the instances solved in any of them, written into summary.json too."""
-    width = max((len(r.get("total_correct") or []) for r in records), default=0)
-    total = [sum((r.get("total_correct") or [])[i] if i < len(r.get("total_correct") or []) else
-                 (r.get("total_correct") or [0])[-1] for r in records) for i in range(width)]
+    instances) and the instances solved in any of them, written into summary.json too.  A
+    RAFA run stopped at its first success (``--stop_when_solved``) counts as solved after it."""
+    vectors = [list(r.get("total_correct") or [0]) for r in records]
+    width = max((len(v) for v in vectors), default=0)
+    padded = [v + v[-1:] * (width - len(v)) for v in vectors]
+    total = [sum(v[i] for v in padded) for i in range(width)]
     summary = {**summary, "total_correct": total, "solved_any": sum(1 for r in records if r.get("solved_any"))}
     write_json_atomic(out / "summary.json", summary)
     return summary
