@@ -64,15 +64,15 @@ def test_the_original_search_rafa_corrects_a_wrong_world_model_and_rap_cannot(st
     assert rap_calls >= rafa_calls and rap_solved < rafa_solved
 
 
-def test_the_original_search_with_flat_priors_is_blind_and_no_undo_restores_it(step4):
-    # Flat priors and undo moves: every tie goes to the first action in canonical order
-    # (after a pick-up, putting the block back down), and sum/(k+1) keeps revisits cheap, so
-    # 10 iterations of RAP (which never acts) find no goal here; RAFA acts its way to some.
-    # Without undo moves (--allow_undo false) the same search solves more.
+def test_the_original_search_with_flat_priors_rafa_beats_rap_and_undo_moves_cost_plans(step4):
+    # Flat priors leave a blind search; with undo moves (the original's proposer) about 80
+    # four-step plans per instance, about 22 without.  RAFA acts and searches again from
+    # where it really is, so it beats RAP; without undo moves (--allow_undo false) it
+    # solves more still.
     instances = step4[:12]
     rafa_solved, _ = solve_all(instances, "rafa", 10, improved=False)
     rap_solved, _ = solve_all(instances, "rap", 10, improved=False)
-    assert rap_solved == 0 < rafa_solved
+    assert rap_solved < rafa_solved < len(instances)
 
     async def without_undo():
         solved = 0

@@ -303,12 +303,16 @@ async def _run(method: str, args: argparse.Namespace, ctx: DistContext, *, progr
 
 
 def describe_settings(settings: SearchSettings) -> str:
-    differing = [name for name in IMPROVED if getattr(settings, name) != getattr(SearchSettings(), name)]
-    if not differing:
+    original = SearchSettings()
+    as_original = [n for n in IMPROVED if getattr(settings, n) == getattr(original, n)]
+    as_improved = [n for n in IMPROVED if getattr(settings, n) != getattr(original, n)]
+    if not as_improved:
         return "the original's (--improved for this project's variants)"
-    if len(differing) == len(IMPROVED):
+    if not as_original:
         return "--improved (all of this project's variants)"
-    return "the original's except " + ", ".join(f"{n}={getattr(settings, n)}" for n in differing)
+    if len(as_improved) > len(as_original):
+        return "--improved except " + ", ".join(f"{n}={getattr(settings, n)}" for n in as_original)
+    return "the original's except " + ", ".join(f"{n}={getattr(settings, n)}" for n in as_improved)
 
 
 def add_original_metrics(summary: dict[str, Any], records: list[dict[str, Any]], out: Path) -> dict[str, Any]:

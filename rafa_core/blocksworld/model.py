@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from ..llm.base import BaseLLM
-from .domain import Action, Atom, State, applicable_actions, goal_progress, goal_reached, inverse
+from .domain import Action, Atom, State, applicable_actions, block_order, goal_progress, goal_reached, inverse
 from .prompts import PromptSet, action_continuation, plan_prefix, prior_prefix, world_model_prompt
 from .text import read_world_model_answer, render_action, render_state
 
@@ -77,6 +77,20 @@ def softmax(scores: Sequence[float]) -> list[float]:
     return [w / total for w in weights]
 
 
+def in_original_order(actions: Sequence[Action]) -> list[Action]:
+    """The original's order of the children (it breaks ties between equal priors): with the
+    hand empty, pick up or unstack each clear block in colour order; holding a block, stack
+    it on each clear block, then put it down."""
+    def key(action: Action) -> tuple:
+        if action.kind in ("pick-up", "unstack"):
+            return (0, block_order(action.args[0]))
+        if action.kind == "stack":
+            return (0, block_order(action.args[1]))
+        return (1,)  # put-down last
+
+    return sorted(actions, key=key)
+
+
 def state_reward(atoms: State | None, goal: frozenset[Atom]) -> float:
     if atoms is None:
         return UNKNOWN_R1
@@ -99,7 +113,7 @@ class BlocksworldModel:
     async def propose(self, situation: Situation) -> list[Action]:
         if situation.atoms is None:
             return []
-        actions = applicable_actions(situation.atoms)
+        actions = in_original_order(applicable_actions(situation.atoms))
         if situation.actions and not self.allow_undo:
             undo = inverse(situation.actions[-1])
             actions = [a for a in actions if a != undo]
