@@ -21,7 +21,13 @@ REFERENCE: dict[int, list[tuple[str, str, float]]] = {
     6: [("rafa", "RAFA Vicuna-13B", 70.0), ("rafa", "RAFA Vicuna-33B", 74.0),
         ("rap", "RAP(20) Vicuna-13B", 20.0), ("cot", "CoT GPT-4", 40.0)],
 }
-_MARKERS = {"rafa": "*", "rap": "s", "cot": "D"}
+# The original's numbers in muted colours, so ours (the default colour cycle) stand out.
+_REFERENCE_STYLE = {
+    "RAFA Vicuna-13B": dict(color="black", marker="*"), "RAFA Vicuna-33B": dict(color="dimgray", marker="P"),
+    "RAP(20) Vicuna-13B": dict(color="firebrick", linestyle=":"),
+    "RAP(20) Vicuna-33B": dict(color="rosybrown", linestyle=":"),
+    "CoT GPT-4": dict(color="darkgreen", linestyle="-."),
+}
 
 
 def _read(run_dir: Path, name: str) -> dict[str, Any]:
@@ -59,24 +65,26 @@ def _our_curve(run_dir: Path) -> tuple[list[int], list[float], bool]:
 def draw_paper(ax, runs: list[tuple[Path, str]]) -> None:
     """Our runs as lines, the original's numbers at 60 steps as labelled markers / dotted lines."""
     sets = sorted({set_of(run_dir) for run_dir, _ in runs})
-    longest = REFERENCE_STEP
-    for run_dir, label in runs:
-        steps, rates, simulated = _our_curve(run_dir)
+    curves = [(run_dir, label, *_our_curve(run_dir)) for run_dir, label in runs]
+    longest = max([REFERENCE_STEP, *(c[2][-1] for c in curves)]) + 2
+    for run_dir, label, steps, rates, simulated in curves:
         method = _read(run_dir, "config.json").get("method", "")
+        if method == "rap":  # RAP never acts: its answer stands for any budget, a flat line as in the paper
+            steps, rates = [*steps, longest], [*rates, rates[-1]]
         tag = " [simulated]" if simulated else ""
-        ax.step(steps, rates, where="post", linewidth=1.8,
+        ax.step(steps, rates, where="post", linewidth=2.2,
                 label=f"ours: {method.upper()} {set_of(run_dir)}-step, {label}{tag}")
-        longest = max(longest, steps[-1])
     for steps in sets:
         for kind, name, rate in REFERENCE[steps]:
             text = f"original (paper, read off at {REFERENCE_STEP} steps): {name}, {steps}-step, {rate:.0f}%"
+            style = _REFERENCE_STYLE[name]
             if kind == "rafa":
-                ax.scatter([REFERENCE_STEP], [rate], marker=_MARKERS[kind], s=90, zorder=3, label=text)
+                ax.scatter([REFERENCE_STEP], [rate], s=110, zorder=3, label=text, **style)
             else:  # the paper's baselines are flat lines
-                ax.axhline(rate, linestyle=":", linewidth=1.2, label=text)
+                ax.axhline(rate, linewidth=1.3, label=text, **style)
     which = " and ".join(f"{s}-step" for s in sets)
     ax.set_title(f"BlocksWorld ({which}): success rate vs environment steps")
     ax.set_xlabel("environment steps")
     ax.set_ylabel("success rate (%)")
-    ax.set_xlim(0, longest + 2)
+    ax.set_xlim(0, longest)
     ax.set_ylim(0, 102)
