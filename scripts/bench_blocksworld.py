@@ -1,7 +1,7 @@
 """BlocksWorld on the embedded SmolLM2 (CPU): how fast are the MCTS priors, and where does
 an expansion spend its time?
 
-1. Prior scoring of all children of a node: one ``loglik`` call (the plan prompt once,
+1. Prior scoring of all children of a node: one ``loglik`` call (the prior prompt once,
    every child's action on top of its key/value cache, one batched pass) against one
    sequence per call (prefix + one action each time, as the original scored children).
    Prints the throughput ratio (target >= 3x).
@@ -34,7 +34,8 @@ from rafa_core.blocksworld.domain import applicable_actions, apply  # noqa: E402
 from rafa_core.blocksworld.episodes import IMPROVED, SearchSettings, run_rafa, run_rap  # noqa: E402
 from rafa_core.blocksworld.oracle import make_oracle  # noqa: E402
 from rafa_core.blocksworld.pddl_io import load_instance_set  # noqa: E402
-from rafa_core.blocksworld.prompts import PromptSet, action_continuation, plan_prefix  # noqa: E402
+from rafa_core.blocksworld.prompts import PromptSet, prior_prefix  # noqa: E402
+from rafa_core.blocksworld.text import render_action  # noqa: E402
 from rafa_core.llm.registry import BackendOptions  # noqa: E402
 from rafa_core.llm.usage import Usage  # noqa: E402
 
@@ -75,8 +76,8 @@ def bench_nodes(count: int, n_blocks: int):
         state = inst.problem.init
         action = max(applicable_actions(state), key=lambda a: len(applicable_actions(apply(state, a))))
         after = apply(state, action)
-        prefix = plan_prefix(prompts, inst.problem.goal, (state, after), (action,))
-        nodes.append((prefix, [action_continuation(a) for a in applicable_actions(after)]))
+        prefix = prior_prefix(prompts, inst.problem.goal, state) + render_action(action) + "\n"  # depth 1, as scored
+        nodes.append((prefix, [render_action(a) for a in applicable_actions(after)]))
         if len(nodes) == count:
             break
     return nodes
