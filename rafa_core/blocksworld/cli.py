@@ -207,6 +207,8 @@ def run_name(method: str, args: argparse.Namespace, spec: str) -> str:
     else:
         data = Path(args.data_path).stem if args.data_path else "data"
         name = f"{method}_{data}_{spec}_r{args.rollouts}_d{args.max_depth}_a{args.alpha:g}"
+        if args.improved:
+            name += "_improved"
     return re.sub(r"[^A-Za-z0-9._-]+", "-", name)
 
 
