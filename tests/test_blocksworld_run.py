@@ -229,6 +229,8 @@ def compact_prompts(folder: Path) -> Path:
     prompts = PromptSet.default()
     prompts.world_examples = {k: v[:1] for k, v in prompts.world_examples.items()}
     prompts.plan_examples = prompts.plan_examples[:1]
+    prompts.prior_examples = prompts.prior_examples[:1]
+    prompts.prior_intro = "Problems with a plan that reaches the goal, one action a line."
     prompts.world_intro = "For each action, write what changes, in the style of the example, on one line."
     prompts.plan_intro = "Plans that reach a goal, one action at a time."
     path = folder / "prompts.json"
