@@ -34,17 +34,18 @@ def step4():
     return load_instance_set(DATA / "step_4.json")
 
 
-def solve_all(instances, method, rollouts, *, error_rate=0.0, priors="flat"):
+def solve_all(instances, method, rollouts, *, error_rate=0.0, priors="flat", improved=True):
     """(instances solved, model calls) over the set, one fresh tree per instance."""
     run = run_rafa if method == "rafa" else run_rap
     prompts = PromptSet.default()
+    settings = (SearchSettings.improved if improved else SearchSettings)(rollouts=rollouts, max_depth=4)
 
     async def go():
         solved, calls = 0, 0
         for inst in instances:
             usage = Usage()
             llm = make_oracle(error_rate, BackendOptions(usage=usage), priors=priors)
-            record = await run(inst, llm, prompts, SearchSettings(rollouts=rollouts, max_depth=4))
+            record = await run(inst, llm, prompts, settings)
             solved += record["success"]
             calls += usage.calls
         return solved, calls
@@ -52,6 +53,53 @@ def solve_all(instances, method, rollouts, *, error_rate=0.0, priors="flat"):
     return asyncio.run(go())
 
 
+# -- the default: the original's search ---------------------------------------------------------------
+def test_the_original_search_rafa_corrects_a_wrong_world_model_and_rap_cannot(step4):
+    # The same comparison with every internal as the original ran it (undo moves proposed,
+    # sum/(k+1) backups from the current node, the PlanBench-style prior, all 10 episodes
+    # run and the last one judged), on the first 20 instances.
+    rafa_solved, rafa_calls = solve_all(step4[:20], "rafa", 10, error_rate=0.3, priors="informative", improved=False)
+    rap_solved, rap_calls = solve_all(step4[:20], "rap", 10, error_rate=0.3, priors="informative", improved=False)
+    assert rafa_solved >= 19
+    assert rap_calls >= rafa_calls and rap_solved < rafa_solved
+
+
+def test_the_original_search_with_flat_priors_rafa_beats_rap_and_undo_moves_cost_plans(step4):
+    # Flat priors leave a blind search; with undo moves (the original's proposer) about 80
+    # four-step plans per instance, about 22 without.  RAFA acts and searches again from
+    # where it really is, so it beats RAP; without undo moves (--allow_undo false) it
+    # solves more still.
+    instances = step4[:12]
+    rafa_solved, _ = solve_all(instances, "rafa", 10, improved=False)
+    rap_solved, _ = solve_all(instances, "rap", 10, improved=False)
+    assert rap_solved < rafa_solved < len(instances)
+
+    async def without_undo():
+        solved = 0
+        for inst in instances:
+            record = await run_rafa(inst, make_oracle(), PromptSet.default(),
+                                    SearchSettings(rollouts=10, max_depth=4, allow_undo=False))
+            solved += record["success"]
+        return solved
+
+    assert asyncio.run(without_undo()) > rafa_solved
+
+
+def test_success_is_the_last_episode_and_total_correct_has_one_entry_per_episode(step4):
+    async def go(settings):
+        return await run_rafa(step4[0], make_oracle(0.3, priors="informative"), PromptSet.default(), settings)
+
+    record = asyncio.run(go(SearchSettings(rollouts=4, max_depth=4)))
+    assert record["episodes_run"] == 4 and len(record["total_correct"]) == 4  # all episodes run
+    assert record["success"] == bool(record["total_correct"][-1])
+    assert record["solved_any"] == any(record["total_correct"])
+    assert record["total_correct"] == [int(e["success"]) for e in record["episodes"]]
+    stopped = asyncio.run(go(SearchSettings(rollouts=4, max_depth=4, stop_when_solved=True)))
+    assert stopped["success"] and stopped["total_correct"][-1] == 1 and 1 not in stopped["total_correct"][:-1]
+
+
+# -- --improved: this project's variants of the search (the numbers asserted before the
+#    original's internals became the default) ------------------------------------------------------
 def test_rafa_corrects_a_wrong_world_model_and_rap_cannot(step4):
     # The oracle world model is wrong on 30% of (state, action) pairs, always the same way
     # (like a greedy LLM); priors favour optimal actions. RAFA observes the real outcome
@@ -74,24 +122,25 @@ def test_flat_priors_exact_world_model_rafa_solves_95_percent_and_rap_fewer_per_
     assert rap_solved < rafa_solved  # ... and solves fewer
 
 
-def test_the_undo_action_is_not_proposed_unless_allowed(step4):
+def test_the_undo_action_is_proposed_unless_disallowed(step4):
     problem = step4[0].problem
     first = applicable_actions(problem.init)[0]
     situation = Situation.start(problem.init).then(first, apply_action(problem.init, first))
     for allow_undo in (False, True):
         model = BlocksworldModel(llm=make_oracle(), goal=problem.goal, blocks=problem.blocks,
-                                 prompts=PromptSet.default(), allow_undo=allow_undo)
+                                 prompts=PromptSet.default(), **({} if allow_undo else {"allow_undo": False}))
         proposed = asyncio.run(model.propose(situation))
         assert (inverse(first) in proposed) is allow_undo
         assert set(proposed) | {inverse(first)} == set(applicable_actions(situation.atoms))
 
 
-def test_a_world_model_that_claims_the_goal_does_not_crash_rafa(step4):
+@pytest.mark.parametrize("settings", [SearchSettings, SearchSettings.improved], ids=["original", "improved"])
+def test_a_world_model_that_claims_the_goal_does_not_crash_rafa(step4, settings):
     prompts = PromptSet.default()
 
     async def go(inst):
         llm = make_oracle(0.0, BackendOptions(), false_goal=inst.problem.goal)
-        return await run_rafa(inst, llm, prompts, SearchSettings(rollouts=3, max_depth=4))
+        return await run_rafa(inst, llm, prompts, settings(rollouts=3, max_depth=4))
 
     for inst in step4[:3]:
         record = asyncio.run(go(inst))
@@ -180,6 +229,8 @@ def compact_prompts(folder: Path) -> Path:
     prompts = PromptSet.default()
     prompts.world_examples = {k: v[:1] for k, v in prompts.world_examples.items()}
     prompts.plan_examples = prompts.plan_examples[:1]
+    prompts.prior_examples = prompts.prior_examples[:1]
+    prompts.prior_intro = "Problems with a plan that reaches the goal, one action a line."
     prompts.world_intro = "For each action, write what changes, in the style of the example, on one line."
     prompts.plan_intro = "Plans that reach a goal, one action at a time."
     path = folder / "prompts.json"

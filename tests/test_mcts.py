@@ -1,5 +1,6 @@
 """The generic MCTS on a tiny hand-built tree whose rewards are fixed: paths and statistics
-are the ones computed by hand (see the comments)."""
+are the ones computed by hand (see the comments).  The first tests pin the original's
+internals (the default); the others the project's variants (``MCTSConfig.improved()``)."""
 
 import asyncio
 import math
@@ -47,9 +48,57 @@ def names(path):
     return [n.state for n in path]
 
 
+def test_the_original_internals_by_hand():
+    model = FixedModel()
+    tree = MCTS(model, "R", MCTSConfig(max_depth=2))
+    a, a1, a2 = reward(0.8, 1.0), reward(0.6, 0.5), reward(0.4, 100.0)
+
+    # 1: as below: R, A, A1.  Backup divides the k rewards from a node down by k + 1, and
+    #    the root counts with reward 0: A1 a1/2, A (a+a1)/3, R (0+a+a1)/4.
+    assert names(run(tree.iterate())) == ["R", "A", "A1"]
+    node_a, node_b = tree.root.children
+    node_a1, node_a2 = node_a.children
+    assert node_a1.value == pytest.approx(a1 / 2)
+    assert node_a.value == pytest.approx((a + a1) / 3)
+    assert tree.root.value == pytest.approx((a + a1) / 4)
+    best = tree.best_trajectory()  # (0 + a + a1) / (depth 2 + 1)
+    assert best.actions == ["A", "A1"] and best.mean_reward == pytest.approx((a + a1) / 3)
+
+    # 2: ln N(R) = 0: A's .481 beats B's .316.  Under A, A1's mean .274 loses to unvisited
+    #    A2's reward .447 (with sum/k it would have been .548 > .447): the goal.
+    assert names(run(tree.iterate())) == ["R", "A", "A2"]
+    assert node_a2.value == pytest.approx(a2 / 2) and node_a.value == pytest.approx((a + a2) / 3)
+    assert tree.best_trajectory().mean_reward == pytest.approx((a + a2) / 3)
+
+    # 3: nothing is skipped: A (2.406 + sqrt(ln 2 / 2)) beats B (.316 + sqrt(ln 2)), and
+    #    the goal A2 (3.162 + sqrt(ln 2)) is walked again without a model call.
+    assert names(run(tree.iterate())) == ["R", "A", "A2"]
+    assert [tree.root.visits, node_a.visits, node_a2.visits] == [3, 3, 2]
+    assert model.predicted == ["A", "A1", "A2"]
+
+
+def test_an_iteration_below_the_root_backs_up_from_there_and_memory_propagate_adds_no_visit():
+    tree = MCTS(FixedModel(), "R", MCTSConfig(max_depth=2))
+    run(tree.iterate())
+    node_a, node_b = tree.root.children
+    root_value = tree.root.value
+    path = run(tree.iterate(node_b))  # where a RAFA agent might really be
+    b, b1 = reward(0.2, 0.5), reward(0.5, 1.0)
+    assert names(path) == ["B", "B1"]  # the start node's reward counts, the root is not touched
+    assert node_b.value == pytest.approx((b + b1) / 3) and path[1].value == pytest.approx(b1 / 2)
+    assert tree.root.visits == 1 and tree.root.value == root_value
+    # The real environment shows B1 led to the goal (A2's state): the path's means are
+    # re-added with the true reward; visits stay as they were.
+    run(tree.observe(path[1], "A2"))
+    tree.memory_propagate(path)
+    true_b1 = reward(0.5, 100.0)
+    assert node_b.value == pytest.approx((b + true_b1) / 3) and path[1].value == pytest.approx(true_b1 / 2)
+    assert node_b.visits == 1 and path[1].visits == 0  # B1's statistics were cleared by the wrong prediction
+
+
 def test_three_iterations_by_hand():
     model = FixedModel()
-    tree = MCTS(model, "R", MCTSConfig(alpha=0.5, w_exp=1.0, max_depth=2))
+    tree = MCTS(model, "R", MCTSConfig.improved(alpha=0.5, w_exp=1.0, max_depth=2))
 
     # 1: N(R)=0 so no bonus: unvisited children by reward (r1 = .5 before evaluation):
     #    A sqrt(.8*.5)=.632 > B .316; then A1 sqrt(.6*.5)=.548 > A2 .447; A1 is at max depth.
@@ -95,7 +144,7 @@ def test_three_iterations_by_hand():
 
 
 def test_uct_scores_by_hand():
-    tree = MCTS(FixedModel(), "R", MCTSConfig())
+    tree = MCTS(FixedModel(), "R", MCTSConfig.improved())
     for _ in range(2):
         run(tree.iterate())
     root = tree.root
@@ -106,7 +155,7 @@ def test_uct_scores_by_hand():
 
 
 def test_a_trajectory_marked_failed_is_not_the_best_any_more():
-    tree = MCTS(FixedModel(), "R", MCTSConfig(max_depth=2))
+    tree = MCTS(FixedModel(), "R", MCTSConfig.improved(max_depth=2))
     for _ in range(4):
         run(tree.iterate())
     node_a, node_b = tree.root.children
@@ -121,7 +170,7 @@ def test_a_trajectory_marked_failed_is_not_the_best_any_more():
 
 
 def test_a_wrong_prediction_reopens_an_exhausted_subtree():
-    tree = MCTS(FixedModel(), "R", MCTSConfig(max_depth=2))
+    tree = MCTS(FixedModel(), "R", MCTSConfig.improved(max_depth=2))
     for _ in range(4):
         run(tree.iterate())
     node_a, _ = tree.root.children
@@ -134,7 +183,7 @@ def test_a_wrong_prediction_reopens_an_exhausted_subtree():
 
 
 def test_rafa_hooks_iterate_from_a_node_observe_and_fall_back():
-    tree = MCTS(FixedModel(), "R", MCTSConfig(max_depth=2))
+    tree = MCTS(FixedModel(), "R", MCTSConfig.improved(max_depth=2))
     run(tree.iterate())
     node_a, node_b = tree.root.children
     # An iteration from B (where a RAFA agent might really be) backs up through the root.

@@ -1,8 +1,10 @@
 """``blocksworld/run_mcts.py`` (RAP) and ``blocksworld/run_rafa_mcts.py`` (RAFA).
 
-The original's flags (``--model_name --model_path --num_gpus --data_path --rollouts
---max_depth --alpha --prompt_path --name --verbose --single_run --resume_file_idx``), the
-shared flags, and ``--backend``.  Without ``--backend``: ``--base-url`` serves
+The original's flags (``--task --model_name --model_path --ckpt_path --num_gpus --data_path
+--rollouts --max_depth --alpha --n_samples --prompt_path --name --verbose --single_run
+--resume_file_idx --controller-addr --worker-address``), the shared flags, ``--backend``,
+and one flag per way this project's search differs from the original's (``--improved``
+turns all of them on; the defaults run the original's algorithm).  Without ``--backend``: ``--base-url`` serves
 ``--model_name`` through an OpenAI-compatible server (vLLM); else ``--model_path`` /
 ``--model_name`` load an ``hf`` model; else the embedded ``local`` model.
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import re
+from dataclasses import replace
 import sys
 import tempfile
 from pathlib import Path
@@ -31,15 +34,16 @@ from ..cli import (
 from ..llm.base import BaseLLM, UserError
 from ..llm.registry import BackendOptions
 from ..llm.usage import Usage
-from ..runner import RUNTIME_KEYS, RunDir, Runner, print_summary
+from ..runner import RUNTIME_KEYS, RunDir, Runner, print_summary, write_json_atomic
 from .distributed import DistContext, init_distributed, shutdown_distributed
-from .episodes import SearchSettings, run_rafa, run_rap
+from .episodes import IMPROVED, SearchSettings, run_rafa, run_rap
 from .oracle import make_oracle
 from .pddl_io import Instance, load_instance_set
 from .prompts import load_prompts
 
 # How the job is launched does not change what it computes: a run may resume differently.
 BLOCKSWORLD_RUNTIME_KEYS = RUNTIME_KEYS | {"launch", "num_gpus", "single_run", "name"}
+ALL_INSTANCES = 10000  # the original's --single_run default: every instance
 METHODS = {"rap": "RAP (MCTS, no acting)", "rafa": "RAFA (MCTS, acting and observing)"}
 # The paper's models; --model_name Vicuna alone means the 13B one.
 MODEL_ALIASES = {
@@ -70,21 +74,57 @@ def build_parser(method: str, default_data: Path | None) -> argparse.ArgumentPar
     parser.add_argument("--max_depth", type=positive_int, default=4, help="plan length bound (4 for step 4, 6 for step 6)")
     parser.add_argument("--alpha", type=_unit_float, default=0.5, help="reward = prior^alpha * r1^(1-alpha)")
     parser.add_argument("--w_exp", type=positive_float, default=1.0, help="UCT exploration weight")
-    parser.add_argument("--allow_undo", nargs="?", const=True, default=False, type=str2bool,
-                        help="also propose the action that undoes the previous one, as the original did "
-                             "(default false: it never shortens a plan and triples the tree)")
     parser.add_argument("--prompt_path", default=None, help="a prompt set JSON (python -m rafa_core.blocksworld.prompts dumps the default)")
     parser.add_argument("--name", default=None, help="run name (default from the flags); the run goes to runs/blocksworld/<name>")
     parser.add_argument("--verbose", nargs="?", const=True, default=False, type=str2bool,
                         help="print each instance's trajectory (true/false)")
-    parser.add_argument("--single_run", nargs="?", const=True, default=False, type=str2bool,
-                        help="run one instance only (the one at --resume_file_idx)")
+    parser.add_argument("--single_run", nargs="?", const=-1, default=None, type=int,
+                        help="run instance N only, as the original (10000: all); bare: the one at --resume_file_idx")
     parser.add_argument("--resume_file_idx", type=non_negative_int, default=0,
                         help="start at this instance; the skipped ones are not run and not counted")
+    parser.add_argument("--task", choices=["mcts"], default="mcts", help="kept from the original (only mcts)")
+    parser.add_argument("--n_samples", type=positive_int, default=10, help="kept from the original, which never used it")
+    parser.add_argument("--ckpt_path", default=None, help="the original's LLaMA checkpoint directory (= --model_path)")
+    parser.add_argument("--controller-addr", "--worker-address", dest="unused_address", default=None,
+                        help="kept from the original, which never used them")
+    add_search_flags(parser)
     parser.add_argument("--oracle_priors", choices=["flat", "informative"], default="informative",
                         help="priors of the simulated oracle backend (default informative)")
     add_shared_flags(parser)
     return parser
+
+
+def _flag(parser: argparse.ArgumentParser, name: str, help: str, **kwargs: Any) -> None:
+    if "choices" in kwargs:
+        parser.add_argument(name, default=None, help=help, **kwargs)
+    else:  # a boolean: bare = true, or true/false
+        parser.add_argument(name, nargs="?", const=True, default=None, type=str2bool, help=help, **kwargs)
+
+
+def add_search_flags(parser: argparse.ArgumentParser) -> None:
+    """Each difference from the original's search; unset = the original, ``--improved`` = ours."""
+    group = parser.add_argument_group("search: the original's by default; --improved = all of this project's variants")
+    group.add_argument("--improved", action="store_true",
+                       help="every variant below at this project's value (each can still be set alone)")
+    _flag(group, "--allow_undo", "propose the action that undoes the previous one (original: true; improved: false)")
+    _flag(group, "--prior_context", "the prior's prompt: planbench = the original's (state at the last even depth, "
+          "last 1-2 actions scored), trajectory = the whole trajectory (improved)", choices=["planbench", "trajectory"])
+    _flag(group, "--backup_mean", "path mean in the backup: k+1 = sum/(k+1) (original), k = sum/k (improved)",
+          choices=["k+1", "k"])
+    _flag(group, "--backup_scope", "backup from the iteration's start node (original) or from the root (improved)",
+          choices=["start", "root"])
+    _flag(group, "--memory_propagate", "RAFA: re-add the path's means after each real step (original: true)")
+    _flag(group, "--best_mean", "best trajectory's mean: depth+1 = (0+sum)/(depth+1) (original), depth = sum/depth",
+          choices=["depth+1", "depth"])
+    _flag(group, "--skip_exhausted", "selection passes over fully explored subtrees (improved)")
+    _flag(group, "--mark_failed", "RAFA: a trajectory that really failed is no longer the best one (improved)")
+    _flag(group, "--stop_when_solved", "RAFA: no further episode after one reached the goal (improved)")
+
+
+def search_settings(args: argparse.Namespace) -> SearchSettings:
+    base = SearchSettings.improved() if args.improved else SearchSettings()
+    chosen = {name: getattr(args, name) for name in IMPROVED if getattr(args, name, None) is not None}
+    return replace(base, rollouts=args.rollouts, max_depth=args.max_depth, alpha=args.alpha, w_exp=args.w_exp, **chosen)
 
 
 def _unit_float(text: str) -> float:
@@ -136,8 +176,29 @@ def select_instances(instances: list[Instance], args: argparse.Namespace) -> lis
     start = args.resume_file_idx
     if start >= len(instances):
         raise UserError(f"--resume_file_idx {start} is past the last instance ({len(instances) - 1})")
-    chosen = instances[start:]
-    return chosen[:1] if args.single_run else chosen
+    single = args.single_run
+    if single is None or single == ALL_INSTANCES:
+        return instances[start:]
+    if single == -1:  # bare --single_run
+        return instances[start:start + 1]
+    if not 0 <= single < len(instances):
+        raise UserError(f"--single_run {single}: the set has instances 0..{len(instances) - 1}")
+    return [instances[single]] if single >= start else []
+
+
+def resolve_data_path(given: str, default_data: Path | None) -> tuple[Path, str | None]:
+    """(the set to load, a note): the original's ``data/blocksworld/step_N.json`` falls back to
+    this project's generated step_N set, with a note saying so."""
+    path = Path(given)
+    if path.is_file() or default_data is None:
+        return path, None
+    ours = default_data.parent / path.name
+    if path.parts[-3:-1] == ("data", "blocksworld") and ours.is_file():
+        return ours, (f"note: {given} (the original's PlanBench set) is not here; running this project's generated "
+                      f"set {ours} instead. For the PlanBench sets pass their JSON with --data_path "
+                      "(either format loads; see blocksworld/data/README.md)")
+    raise UserError(f"instance set not found: {given} (this project's sets: {default_data.parent}/step_4.json and "
+                    "step_6.json; published sets load through --data_path, see blocksworld/data/README.md)")
 
 
 def run_name(method: str, args: argparse.Namespace, spec: str) -> str:
@@ -146,6 +207,8 @@ def run_name(method: str, args: argparse.Namespace, spec: str) -> str:
     else:
         data = Path(args.data_path).stem if args.data_path else "data"
         name = f"{method}_{data}_{spec}_r{args.rollouts}_d{args.max_depth}_a{args.alpha:g}"
+        if args.improved:
+            name += "_improved"
     return re.sub(r"[^A-Za-z0-9._-]+", "-", name)
 
 
@@ -169,17 +232,20 @@ async def amain(method: str, argv: Sequence[str] | None = None, *, default_data:
                 progress: bool = True) -> dict[str, Any] | None:
     """Parse flags and run every selected instance; returns the summary (None on idle ranks)."""
     args = build_parser(method, default_data).parse_args(argv)
+    if args.ckpt_path and not args.model_path:
+        args.model_path = args.ckpt_path
     ctx = init_distributed()
     try:
         if not ctx.participates:
             print(f"rank {ctx.rank}: {ctx.describe()}", file=sys.stderr)
             return None
-        return await _run(method, args, ctx, progress=progress)
+        return await _run(method, args, ctx, progress=progress, default_data=default_data)
     finally:
         shutdown_distributed(ctx)
 
 
-async def _run(method: str, args: argparse.Namespace, ctx: DistContext, *, progress: bool) -> dict[str, Any]:
+async def _run(method: str, args: argparse.Namespace, ctx: DistContext, *, progress: bool,
+               default_data: Path | None = None) -> dict[str, Any]:
     speak = ctx.is_main
     spec, why = resolve_backend(args)
     if speak:
@@ -190,14 +256,20 @@ async def _run(method: str, args: argparse.Namespace, ctx: DistContext, *, progr
     if not args.data_path:
         raise UserError("no instance set: pass --data_path <set.json>")
     seed_everything(args.seed)
-    instances = load_instance_set(args.data_path)
+    data_path, note = resolve_data_path(args.data_path, default_data)
+    if note and speak:
+        print(note, flush=True)
+    instances = load_instance_set(data_path)
     chosen = select_instances(instances, args)
+    if not chosen:
+        raise UserError(f"--single_run {args.single_run} is before --resume_file_idx {args.resume_file_idx}: nothing to run")
     prompts = load_prompts(args.prompt_path)
     longest = max((i.optimal_length or 0) for i in chosen)
     if speak and longest > args.max_depth:
         print(f"note: optimal plans of up to {longest} actions but --max_depth {args.max_depth}", flush=True)
-    settings = SearchSettings(rollouts=args.rollouts, max_depth=args.max_depth, alpha=args.alpha, w_exp=args.w_exp,
-                              allow_undo=args.allow_undo)
+    settings = search_settings(args)
+    if speak:
+        print(f"search: {describe_settings(settings)}", flush=True)
     out = args.out or f"runs/blocksworld/{run_name(method, args, spec)}"
     scratch = None if speak else tempfile.TemporaryDirectory(prefix="rafa-rank-")
     usage = Usage(max_cost=args.max_cost)
@@ -222,9 +294,40 @@ async def _run(method: str, args: argparse.Namespace, ctx: DistContext, *, progr
         await llm.aclose()
         if scratch is not None:
             scratch.cleanup()
+    summary = result.summary
     if speak:
-        print_summary(f"BlocksWorld {METHODS[method]}", result.summary, out, steps=(1, 2, 4, 6, 8, 12, 20, 40, 60))
-    return result.summary
+        summary = add_original_metrics(summary, result.records, Path(out))
+        print_summary(f"BlocksWorld {METHODS[method]}", summary, out, steps=(1, 2, 4, 6, 8, 12, 20, 40, 60))
+        print(f"  solved in any {'iteration' if method == 'rap' else 'episode'}: {summary['solved_any']}"
+              f"/{summary['episodes']}; total_correct (per {'iteration' if method == 'rap' else 'episode'}): "
+              f"{summary['total_correct']}")
+    return summary
+
+
+def describe_settings(settings: SearchSettings) -> str:
+    original = SearchSettings()
+    as_original = [n for n in IMPROVED if getattr(settings, n) == getattr(original, n)]
+    as_improved = [n for n in IMPROVED if getattr(settings, n) != getattr(original, n)]
+    if not as_improved:
+        return "the original's (--improved for this project's variants)"
+    if not as_original:
+        return "--improved (all of this project's variants)"
+    if len(as_improved) > len(as_original):
+        return "--improved except " + ", ".join(f"{n}={getattr(settings, n)}" for n in as_original)
+    return "the original's except " + ", ".join(f"{n}={getattr(settings, n)}" for n in as_improved)
+
+
+def add_original_metrics(summary: dict[str, Any], records: list[dict[str, Any]], out: Path) -> dict[str, Any]:
+    """The original's ``total_correct`` (correct answers per iteration / episode, summed over
+    instances) and the instances solved in any of them, written into summary.json too.  A
+    RAFA run stopped at its first success (``--stop_when_solved``) counts as solved after it."""
+    vectors = [list(r.get("total_correct") or [0]) for r in records]
+    width = max((len(v) for v in vectors), default=0)
+    padded = [v + v[-1:] * (width - len(v)) for v in vectors]
+    total = [sum(v[i] for v in padded) for i in range(width)]
+    summary = {**summary, "total_correct": total, "solved_any": sum(1 for r in records if r.get("solved_any"))}
+    write_json_atomic(out / "summary.json", summary)
+    return summary
 
 
 def main(method: str, argv: Sequence[str] | None = None, *, default_data: Path | None = None) -> int:

@@ -1,10 +1,15 @@
 """One instance under RAP (search only) or RAFA (search, act, observe, repeat).
 
 Both return the episode record the runner logs (``success``, ``env_steps``, ``reward``,
-``solved_at`` and the trace): for RAP the best trajectory after every iteration and the
-validated answer; for RAFA every episode with, per real step, the best trajectory of the
-search, the node the agent moved to (and why), what that node predicted and what the
-environment showed.
+``solved_at``, ``total_correct`` and the trace): for RAP the best trajectory after every
+iteration and the validated answer; for RAFA every episode with, per real step, the best
+trajectory of the search, the node the agent moved to (and why), what that node predicted
+and what the environment showed.
+
+Success is judged as the original judged it: RAP, the best trajectory after the last
+iteration; RAFA, the *last* episode's trajectory after all ``rollouts`` episodes.
+``total_correct`` is the original's per-iteration (RAP) / per-episode (RAFA) correctness
+vector, and ``solved_any`` says whether any of them reached the goal.
 """
 
 from __future__ import annotations
@@ -27,12 +32,37 @@ from .text import render_action, render_state
 
 @dataclass
 class SearchSettings:
+    """Defaults = the original; ``SearchSettings.improved()`` = every project variant."""
+
     rollouts: int = 10  # RAP: search iterations; RAFA: episodes
     max_depth: int = 4
     alpha: float = 0.5
     w_exp: float = 1.0
-    allow_undo: bool = False  # propose the action that undoes the previous one (the original did)
-    stop_when_solved: bool = True  # RAFA: no further episode once one reached the goal
+    allow_undo: bool = True  # propose the action that undoes the previous one (B3)
+    prior_context: str = "planbench"  # "trajectory": the whole trajectory before the action (B11)
+    backup_mean: str = "k+1"  # B7
+    backup_scope: str = "start"  # B8
+    memory_propagate: bool = True  # B9
+    best_mean: str = "depth+1"  # B10
+    skip_exhausted: bool = False  # B4
+    mark_failed: bool = False  # RAFA: a really walked failed trajectory is no plan any more (B5)
+    stop_when_solved: bool = False  # RAFA: no further episode once one reached the goal (B6)
+
+    @classmethod
+    def improved(cls, **kwargs: Any) -> "SearchSettings":
+        return cls(**{**IMPROVED, **kwargs})
+
+    def mcts_config(self) -> MCTSConfig:
+        return MCTSConfig(alpha=self.alpha, w_exp=self.w_exp, max_depth=self.max_depth,
+                          backup_mean=self.backup_mean, backup_scope=self.backup_scope, best_mean=self.best_mean,
+                          memory_propagate=self.memory_propagate, skip_exhausted=self.skip_exhausted)
+
+
+# The project's variant of each setting the original ran differently (``--improved``).
+IMPROVED: dict[str, Any] = dict(
+    allow_undo=False, prior_context="trajectory", backup_mean="k", backup_scope="root", memory_propagate=False,
+    best_mean="depth", skip_exhausted=True, mark_failed=True, stop_when_solved=True,
+)
 
 
 def trajectory_json(trajectory: Trajectory[Situation, Action]) -> dict[str, Any]:
@@ -47,9 +77,8 @@ def trajectory_json(trajectory: Trajectory[Situation, Action]) -> dict[str, Any]
 def _new_tree(instance: Instance, llm: BaseLLM, prompts: PromptSet, settings: SearchSettings) -> MCTS:
     problem = instance.problem
     model = BlocksworldModel(llm=llm, goal=problem.goal, blocks=problem.blocks, prompts=prompts,
-                             allow_undo=settings.allow_undo)
-    config = MCTSConfig(alpha=settings.alpha, w_exp=settings.w_exp, max_depth=settings.max_depth)
-    return MCTS(model, Situation.start(problem.init), config)
+                             allow_undo=settings.allow_undo, prior_context=settings.prior_context)
+    return MCTS(model, Situation.start(problem.init), settings.mcts_config())
 
 
 def _action_text(action: Action | None) -> str | None:
@@ -78,18 +107,23 @@ def _invalid_predictions(tree: MCTS) -> int:
 # -- RAP ---------------------------------------------------------------------------------------------
 async def run_rap(instance: Instance, llm: BaseLLM, prompts: PromptSet, settings: SearchSettings) -> dict[str, Any]:
     tree = _new_tree(instance, llm, prompts, settings)
-    iterations = []
+    iterations, total_correct = [], []
+    problem = instance.problem
     for i in range(1, settings.rollouts + 1):
         await tree.iterate()
         best = tree.best_trajectory()
-        iterations.append({"iteration": i, **trajectory_json(best)})
+        correct = validate_plan(problem.init, problem.goal, best.actions).valid
+        total_correct.append(int(correct))
+        iterations.append({"iteration": i, **trajectory_json(best), "correct": correct})
     answer = tree.best_trajectory().actions
-    check = validate_plan(instance.problem.init, instance.problem.goal, answer)
+    check = validate_plan(problem.init, problem.goal, answer)
     return {
         "success": check.valid,
         "env_steps": len(answer),
         "solved_at": len(answer) if check.valid else None,
         "reward": 1.0 if check.valid else 0.0,
+        "total_correct": total_correct,
+        "solved_any": any(total_correct),
         "instance": _instance_json(instance),
         "plan": [render_action(a) for a in answer],
         "check": {"executable": check.executable, "goal_reached": check.goal_reached,
@@ -109,12 +143,13 @@ class TreePlanner:
         self.tree = tree
         self.current: Node = tree.root
         self.chosen: Node | None = None
+        self.path: list[Node] = []  # the last iteration's path, re-propagated after the real step
 
     def start_episode(self) -> None:
-        self.current, self.chosen = self.tree.root, None
+        self.current, self.chosen, self.path = self.tree.root, None, []
 
     async def plan(self, model: Any, state: Any) -> Plan:
-        await self.tree.iterate(self.current)
+        self.path = await self.tree.iterate(self.current)
         best = self.tree.best_trajectory()
         chosen, why = self.tree.next_node(self.current)
         if chosen is None:
@@ -138,6 +173,8 @@ class TreePlanner:
         if node is None:
             raise RuntimeError(f"acted {action}, which is not a child of the current node")
         matched = await self.tree.observe(node, true_state)
+        if self.tree.config.memory_propagate:
+            self.tree.memory_propagate(self.path)
         self.current, self.chosen = node, None
         return matched
 
@@ -157,13 +194,14 @@ async def run_rafa(instance: Instance, llm: BaseLLM, prompts: PromptSet, setting
 
     agent = RAFAAgent(planner=planner, make_model=lambda memory: tree.model, learn=learn,
                       max_steps=settings.max_depth)
-    episodes, total_steps, solved_at = [], 0, None
+    episodes, total_steps, solved_at, total_correct = [], 0, None, []
     for number in range(1, settings.rollouts + 1):
         planner.start_episode()
         mismatches.append(0)
         result = await agent.run_episode(env, instance.index, Memory())
         total_steps += result.env_steps
-        if not result.success:
+        total_correct.append(int(result.success))
+        if not result.success and settings.mark_failed:
             tree.mark_failed(planner.current)  # that plan is spent: the next episode tries another
         episodes.append({
             "episode": number,
@@ -188,6 +226,8 @@ async def run_rafa(instance: Instance, llm: BaseLLM, prompts: PromptSet, setting
         "env_steps": total_steps,
         "solved_at": solved_at if success else None,
         "reward": 1.0 if success else 0.0,
+        "total_correct": total_correct,
+        "solved_any": any(total_correct),
         "instance": _instance_json(instance),
         "episodes_run": len(episodes),
         "episodes": episodes,

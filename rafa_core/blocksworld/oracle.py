@@ -7,7 +7,9 @@ answers with the simulator's change sentence.  Variants:
 - ``false_goal``: the world model claims the goal: it answers with the change to the
   nearest state where every goal atom holds, whatever the action was.
 The prior rule scores action continuations: ``flat`` gives every action 0 (uniform priors),
-``informative`` gives 0 to actions that start an optimal plan and -3 to the others.
+``informative`` gives 0 to actions that start an optimal plan and -3 to the others.  It reads
+both prior prompts: the trajectory one (last ``[STATE]``, ``[GOAL]``) and the PlanBench-style
+one (the last ``[STATEMENT]``'s start state and goal, then the plan lines already written).
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ GARBAGE = "I think something about the blocks changed, maybe."
 _LAST_STATE = re.compile(r"\[STATE(?: \d+)?\]([^\n]*)")
 _LAST_ACTION = re.compile(r"\[ACTION(?: \d+)?\]([^\n]*)")
 _LAST_GOAL = re.compile(r"\[GOAL\]([^\n]*)")
+_STATEMENT_START = re.compile(r"At the start, ([^\n]*)")
+_STATEMENT_GOAL = re.compile(r"The goal is that ([^\n]*)")
 
 
 def _last(pattern: re.Pattern[str], text: str) -> str | None:
@@ -70,13 +74,32 @@ class PriorRule:
     def __call__(self, prefix: str, continuation: str) -> float:
         if not self.informative:
             return 0.0
-        state = parse_state(_last(_LAST_STATE, prefix) or "")
-        goal = parse_facts(_last(_LAST_GOAL, prefix) or "")
+        if "[STATEMENT]" in prefix:
+            state, goal = _statement_state_and_goal(prefix)
+        else:
+            state = parse_state(_last(_LAST_STATE, prefix) or "")
+            goal = parse_facts(_last(_LAST_GOAL, prefix) or "")
         action = parse_action(continuation)
         if state is None or action is None or not goal or not is_applicable(state, action):
             return -3.0
         now, after = self.table.optimal_length(state, goal), self.table.optimal_length(apply(state, action), goal)
         return 0.0 if now is not None and after is not None and after < now else -3.0
+
+
+def _statement_state_and_goal(prefix: str) -> tuple[State | None, frozenset[Atom]]:
+    """The last ``[STATEMENT]``: its start state advanced by the plan lines already written."""
+    block = prefix.rsplit("[STATEMENT]", 1)[1]
+    head, _, plan = block.partition("[PLAN]")
+    start = _STATEMENT_START.search(head)
+    wanted = _STATEMENT_GOAL.search(head)
+    state = parse_state(start.group(1)) if start else None
+    goal = parse_facts(wanted.group(1)) if wanted else frozenset()
+    for line in plan.strip().splitlines():
+        action = parse_action(line)
+        if state is None or action is None or not is_applicable(state, action):
+            return None, goal
+        state = apply(state, action)
+    return state, goal
 
 
 def make_oracle(

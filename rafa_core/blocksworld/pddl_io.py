@@ -2,9 +2,13 @@
 
 Objects named by colours keep their names; other object names (``a b c d`` in published
 sets) are mapped, in sorted order, to the colours red, blue, orange, yellow, white, ...
-Instance *sets* are JSON lists of ``{"instance": <problem file relative to the JSON>,
-"gold_plan": [...], "optimal_length": N}``, the format of the published step-4 / step-6 sets
-and of the files our generator writes.
+(PlanBench's own mapping).  A gold plan may name blocks either way.
+
+Instance *sets* are JSON lists in one of two formats:
+- ours: ``{"instance": <problem file>, "gold_plan": [...], "optimal_length": N}``;
+- the original RAP/RAFA code's: ``[<problem file>, "<gold plan, one PDDL action a line>", N]``.
+A problem file's path is read relative to the set's folder, then to each folder above it,
+then to the working directory (the original's paths are relative to its BlocksWorld folder).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ class Problem:
     blocks: tuple[str, ...]
     init: State
     goal: frozenset[Atom]
+    renamed: tuple[tuple[str, str], ...] = ()  # (name in the file, colour) when objects were renamed
 
 
 @dataclass
@@ -70,7 +75,8 @@ class PddlReader:
         goal = frozenset(self._atom(p, mapping, path) for p in _conjuncts(problem.goal, path))
         if HANDEMPTY not in init and not any(a[0] == "holding" for a in init):
             raise UserError(f"{path}: the initial state says nothing about the hand")
-        return Problem(str(problem.name), sort_blocks(mapping.values()), init, goal)
+        renamed = tuple(sorted((k, v) for k, v in mapping.items() if k != v))
+        return Problem(str(problem.name), sort_blocks(mapping.values()), init, goal, renamed)
 
     @staticmethod
     def _parse(parser, path: Path, kind: str):
@@ -129,10 +135,9 @@ def load_instance_set(path: str | Path, reader: PddlReader | None = None) -> lis
     if domain.is_file():
         reader.check_domain(domain)
     instances = []
-    for i, entry in enumerate(entries):
-        if not isinstance(entry, dict) or not isinstance(entry.get("instance"), str):
-            raise UserError(f"{path}: entry {i} has no \"instance\" file name")
-        problem = reader.read_problem(path.parent / entry["instance"])
+    for i, raw in enumerate(entries):
+        entry = _entry(raw, path, i)
+        problem = reader.read_problem(resolve_problem_file(entry["instance"], path))
         gold = entry.get("gold_plan")
         plan = _read_plan(gold, problem, path, i) if gold is not None else None
         length = entry.get("optimal_length")
@@ -143,13 +148,46 @@ def load_instance_set(path: str | Path, reader: PddlReader | None = None) -> lis
     return instances
 
 
+def _entry(raw: Any, path: Path, i: int) -> dict[str, Any]:
+    """One entry as ``{"instance", "gold_plan", "optimal_length"}``, from either format."""
+    if isinstance(raw, list) and 1 <= len(raw) <= 3 and isinstance(raw[0], str):
+        gold = raw[1] if len(raw) > 1 else None
+        if isinstance(gold, str):  # the original: one PDDL action a line
+            gold = [line for line in gold.splitlines() if line.strip()]
+        return {"instance": raw[0], "gold_plan": gold, "optimal_length": raw[2] if len(raw) > 2 else None}
+    if isinstance(raw, dict) and isinstance(raw.get("instance"), str):
+        return raw
+    raise UserError(f"{path}: entry {i} is neither {{\"instance\": ...}} nor [problem file, gold plan, length]")
+
+
+def resolve_problem_file(name: str, set_path: Path) -> Path:
+    """``name`` relative to the set's folder, then each folder above it, then the working directory."""
+    relative = Path(name)
+    if relative.is_absolute():
+        return relative
+    bases = [set_path.parent, *set_path.parent.resolve().parents, Path.cwd()]
+    for base in bases:
+        if (base / relative).is_file():
+            return base / relative
+    return set_path.parent / relative  # not found: the reader names this path
+
+
 def _read_plan(gold: Any, problem: Problem, path: Path, i: int) -> list[Action]:
     if not isinstance(gold, list):
         raise UserError(f"{path}: entry {i}: gold_plan must be a list of actions")
     plan = []
     for step in gold:
-        action = parse_action(str(step), problem.blocks)
+        action = parse_action(str(step), problem.blocks) or _renamed_action(str(step), problem)
         if action is None:
             raise UserError(f"{path}: entry {i}: cannot read gold plan action {step!r}")
         plan.append(action)
     return plan
+
+
+def _renamed_action(step: str, problem: Problem) -> Action | None:
+    """A PDDL action over the problem file's own object names (``(unstack b c)``)."""
+    mapping = dict(problem.renamed)
+    words = step.strip().strip("()").split()
+    if len(words) < 2 or not all(w.lower() in mapping for w in words[1:]):
+        return None
+    return parse_action(f"({' '.join([words[0], *(mapping[w.lower()] for w in words[1:])])})", problem.blocks)

@@ -1,11 +1,15 @@
 """Prompts, in this project's own words; few-shot examples come from our own simulator.
 
-Two kinds:
+Three kinds:
 - the world model, one few-shot prompt per action kind: given a state and an action, say
   what *changes* (the answer is applied to the previous state by the text layer);
-- the plan prompt: solved trajectories (a goal line, ``[STATE 0]``, ``[ACTION 1]``,
-  ``[STATE 1]``, ...), then the current trajectory ending in ``[ACTION k]``; the
-  log-likelihood of each legal action as the continuation gives the priors.
+- the prior prompt (the default, structured as the original's PlanBench-style prompt):
+  solved problems, each a ``[STATEMENT]`` (start state and goal) and a ``[PLAN]`` of plain
+  action lines ending in ``[PLAN END]``; then the current problem stated from the state at
+  the last *even* depth, whose plan lines (the last one or two actions) are scored;
+- the trajectory prompt (``--prior_context trajectory``): solved trajectories (a goal line,
+  ``[STATE 0]``, ``[ACTION 1]``, ``[STATE 1]``, ...), then the current trajectory ending in
+  ``[ACTION k]``; the log-likelihood of each legal action as the continuation gives the priors.
 
 The examples use blocks of other colours (magenta, black, cyan, green, violet) than the
 instances (red, blue, orange, yellow, white), so no example is ever a copy of the task.
@@ -39,6 +43,11 @@ WORLD_INTRO = RULES + (
     "[CHANGE] line in the same style, on one line, and write nothing else."
 )
 
+PRIOR_INTRO = RULES + (
+    "\n\nBelow, each problem gives the blocks at the start and the goal, then a plan that "
+    "reaches the goal, one action per line."
+)
+
 PLAN_INTRO = RULES + (
     "\n\nBelow are plans that reach a goal. Each lists the goal, then the states and the "
     "actions in order."
@@ -58,10 +67,13 @@ class PromptSet:
     world_examples: dict[str, list[WorldExample]] = field(default_factory=dict)
     plan_intro: str = PLAN_INTRO
     plan_examples: list[str] = field(default_factory=list)
+    prior_intro: str = PRIOR_INTRO
+    prior_examples: list[str] = field(default_factory=list)
 
     @classmethod
     def default(cls) -> "PromptSet":
-        return cls(world_examples=default_world_examples(), plan_examples=default_plan_examples())
+        return cls(world_examples=default_world_examples(), plan_examples=default_plan_examples(),
+                   prior_examples=default_prior_examples())
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -72,6 +84,8 @@ class PromptSet:
             },
             "plan_intro": self.plan_intro,
             "plan_examples": list(self.plan_examples),
+            "prior_intro": self.prior_intro,
+            "prior_examples": list(self.prior_examples),
         }
 
     @classmethod
@@ -86,6 +100,9 @@ class PromptSet:
                 world_examples=world,
                 plan_intro=str(data.get("plan_intro", PLAN_INTRO)),
                 plan_examples=[str(t) for t in data["plan_examples"]],
+                prior_intro=str(data.get("prior_intro", PRIOR_INTRO)),
+                # A prompt file from before the PlanBench-style prior gets the default examples.
+                prior_examples=[str(t) for t in data.get("prior_examples", default_prior_examples())],
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise UserError(f"{source}: not a BlocksWorld prompt set ({type(exc).__name__}: {exc})")
@@ -154,6 +171,30 @@ def default_plan_examples() -> list[str]:
     ]
 
 
+def statement(state: State, goal: frozenset[Atom]) -> str:
+    """A ``[STATEMENT]`` block: the start state and the goal."""
+    return f"[STATEMENT]\nAt the start, {render_state(state)}.\nThe goal is that {render_goal(goal)}.\n\nPlan:\n[PLAN]\n"
+
+
+def prior_example(init: State, goal: frozenset[Atom]) -> str:
+    plan = shortest_plan(init, goal) or []
+    return statement(init, goal) + "".join(f"{render_action(a)}\n" for a in plan) + "[PLAN END]"
+
+
+def default_prior_examples() -> list[str]:
+    return [
+        prior_example(state_from_stacks([["cyan", "magenta"], ["black"]]), frozenset({("on", "cyan", "black")})),
+        prior_example(
+            state_from_stacks([["green", "violet"], ["magenta"], ["black", "cyan"]]),
+            frozenset({("on", "magenta", "cyan"), ("on", "violet", "green")}),
+        ),
+        prior_example(
+            state_from_stacks([["black"], ["magenta", "cyan", "green"]]),
+            frozenset({("on", "magenta", "black"), ("on", "cyan", "green")}),
+        ),
+    ]
+
+
 # -- building prompts -------------------------------------------------------------------------------
 def world_model_prompt(prompts: PromptSet, state: State, action: Action) -> str:
     """The per-kind few-shot prompt; the model continues after ``[CHANGE]`` (one line)."""
@@ -172,6 +213,13 @@ def plan_prefix(prompts: PromptSet, goal: frozenset[Atom], states: Sequence[Stat
     shots = "\n\n".join(prompts.plan_examples)
     current = trajectory_text(goal, states, actions)
     return f"{prompts.plan_intro}\n\n{shots}\n\n{current}\n[ACTION {len(actions) + 1}]"
+
+
+def prior_prefix(prompts: PromptSet, goal: frozenset[Atom], state: State) -> str:
+    """The prior prompt up to ``[PLAN]``: solved problems, then the current one stated from
+    ``state`` (the state at the last even depth); the plan lines that follow are scored."""
+    shots = "\n\n".join(prompts.prior_examples)
+    return f"{prompts.prior_intro}\n\n{shots}\n\n{statement(state, goal)}"
 
 
 def action_continuation(action: Action) -> str:

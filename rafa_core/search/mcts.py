@@ -2,27 +2,35 @@
 
 Each node holds a state (predicted by the model's world model when the node is first
 reached), a prior ``r0`` from the proposer and a state reward ``r1`` from the critic
-(0.5 until evaluated); its reward is ``r0**alpha * r1**(1 - alpha)``.
+(0.5 until evaluated); its reward is ``r0**alpha * r1**(1 - alpha)``.  The root has no
+action, hence no prior, and its reward is 0.
 
 One iteration walks down from a start node until a terminal node, expanding every node it
 reaches for the first time (predict its state, evaluate it, list its children with priors).
 There is no random roll-out: an unvisited child is scored by its reward plus
 ``w * sqrt(ln N_parent)``, a visited one by UCT, ``Q + w * sqrt(ln N_parent / N_child)``.
-Backup walks the path from the leaf up; each node's candidate value is the mean reward of
-the path from it down to the leaf, and the node keeps the maximum of those means.  After an
+Backup walks the path from the leaf up; each node's candidate value is a mean of the
+rewards from it down to the leaf, and the node keeps the maximum of those means.  After an
 iteration the best trajectory is the root-to-terminal path of highest mean reward.
 
-A subtree whose every path already ends in an evaluated terminal node is *exhausted*:
-walking it again would call no model and learn nothing (the world model is greedy and
-every node keeps its prediction), so selection passes over it while its siblings still have
-something to explore.
+By default every detail is the one the original code runs (``MCTSConfig``):
+- the backup mean of the k rewards from a node to the leaf is ``sum / (k + 1)``;
+- an iteration from a node below the root backs up only from that node down;
+- the best trajectory's mean is ``(0 + sum) / (depth + 1)`` (the root's 0 counted).
+The project's variants (``MCTSConfig.improved()``): ``sum / k`` over the actions' rewards,
+backup through the ancestors of the start node, ``sum / depth``, and *skipping exhausted
+subtrees*: a subtree whose every path already ends in an evaluated terminal node would
+call no model and learn nothing (the world model is greedy and every node keeps its
+prediction), so selection passes over it while its siblings still have something to explore.
 
 RAFA additionally runs iterations from a node below the root (the agent's real position),
-overwrites a node's predicted state with the observed one (:meth:`MCTS.observe`), and falls
-back to the best child when the best trajectory does not pass through the current node.
-A terminal node where the agent really ended an episode without success is marked
-(:meth:`MCTS.mark_failed`): a trajectory the environment has shown to fail is not a plan any
-more, so the best trajectory is sought among the others.
+overwrites a node's predicted state with the observed one (:meth:`MCTS.observe`), re-adds
+the last iteration's path means once the real transition is known
+(:meth:`MCTS.memory_propagate`, as the original did), and falls back to the best child
+when the best trajectory does not pass through the current node (the original crashed).
+With ``mark_failed`` (an improvement), a terminal node where the agent really ended an
+episode without success is marked (:meth:`MCTS.mark_failed`): a trajectory the environment
+has shown to fail is not a plan any more, so the best trajectory is sought among the others.
 """
 
 from __future__ import annotations
@@ -50,6 +58,25 @@ class MCTSConfig:
     w_exp: float = 1.0  # exploration weight
     max_depth: int = 4  # nodes at this depth are terminal
     unevaluated_r1: float = 0.5  # r1 of a node whose state the model has not predicted yet
+    # The original's internals (the defaults) and the project's variants:
+    backup_mean: str = "k+1"  # "k+1": sum/(k+1) of the k rewards node..leaf; "k": sum/k over actions
+    backup_scope: str = "start"  # "start": the iteration's start node down; "root": also its ancestors
+    best_mean: str = "depth+1"  # "depth+1": (0 + sum)/(depth + 1); "depth": sum/depth
+    memory_propagate: bool = True  # RAFA: re-add the path's means after the real transition
+    skip_exhausted: bool = False  # selection passes over fully explored subtrees
+
+    @classmethod
+    def improved(cls, **kwargs: Any) -> "MCTSConfig":
+        """The project's variants of every internal (``--improved``)."""
+        variants: dict[str, Any] = dict(backup_mean="k", backup_scope="root", best_mean="depth",
+                                        memory_propagate=False, skip_exhausted=True)
+        return cls(**{**variants, **kwargs})
+
+    def __post_init__(self) -> None:
+        for name, allowed in (("backup_mean", ("k+1", "k")), ("backup_scope", ("start", "root")),
+                              ("best_mean", ("depth+1", "depth"))):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, not {getattr(self, name)!r}")
 
 
 @dataclass(eq=False)
@@ -117,9 +144,10 @@ class MCTS(Generic[S, A]):
     # -- one iteration ------------------------------------------------------------------------
     async def iterate(self, start: Node[S, A] | None = None) -> list[Node[S, A]]:
         """Walk down from ``start`` (default the root) to a terminal node, expanding as it
-        goes, then back up the path from the root.  Returns that path."""
+        goes, then back up.  Returns the path backed up: from ``start`` (the original) or
+        from the root (``backup_scope="root"``) to the leaf."""
         node = start or self.root
-        path = node.path_from_root()
+        path = node.path_from_root() if self.config.backup_scope == "root" else [node]
         while True:
             await self._reach(node)
             if node.terminal:
@@ -132,6 +160,7 @@ class MCTS(Generic[S, A]):
             node = self.select_child(node)
             path.append(node)
         self.backup(path)
+        self._refresh_exhausted_above(path[0])
         self.iterations += 1
         return path
 
@@ -164,23 +193,58 @@ class MCTS(Generic[S, A]):
         return child.value + self.config.w_exp * math.sqrt(log_n / child.visits)
 
     def select_child(self, node: Node[S, A]) -> Node[S, A]:
-        """The child of highest UCT score (the first one on ties), among the children whose
-        subtree still has something to explore when there are any."""
+        """The child of highest UCT score (the first one on ties); with ``skip_exhausted``,
+        among the children whose subtree still has something to explore when there are any."""
         assert node.children
-        candidates = [c for c in node.children if not c.exhausted] or node.children
+        candidates = node.children
+        if self.config.skip_exhausted:
+            candidates = [c for c in node.children if not c.exhausted] or node.children
         return max(candidates, key=lambda c: self.uct(c, node.visits))
 
-    def backup(self, path: Sequence[Node[S, A]]) -> None:
-        """Each node keeps the max over iterations of the mean reward from it to the leaf."""
-        total, count = 0.0, 0
+    def node_reward(self, node: Node[S, A]) -> float:
+        """A node's reward; the root has no action and its reward is 0 (the original's r0 = 0)."""
+        return node.reward(self.config.alpha) if node.parent is not None else 0.0
+
+    def path_means(self, path: Sequence[Node[S, A]]) -> list[float]:
+        """For each node of ``path`` (leaf last), the mean of the rewards from it to the leaf:
+        sum/(k+1) over the k nodes (the original), or sum/k over the nodes with an action."""
+        means: list[float] = []
+        total, nodes, actions = 0.0, 0, 0
         for node in reversed(path):
-            if node.parent is not None:  # the root has no action, hence no reward
-                total += node.reward(self.config.alpha)
-                count += 1
-            mean = total / count if count else 0.0
+            total += self.node_reward(node)
+            nodes += 1
+            actions += node.parent is not None
+            if self.config.backup_mean == "k+1":
+                means.append(total / (nodes + 1))
+            else:
+                means.append(total / actions if actions else 0.0)
+        return means[::-1]
+
+    def backup(self, path: Sequence[Node[S, A]]) -> None:
+        """Each node keeps the max over iterations of its path mean, and counts a visit."""
+        for node, mean in zip(reversed(path), reversed(self.path_means(path))):
             node.value = mean if node.value is None else max(node.value, mean)
             node.visits += 1
             node.exhausted = self._is_exhausted(node)
+
+    def memory_propagate(self, path: Sequence[Node[S, A]]) -> None:
+        """After a real transition (rewards along ``path`` may have changed): re-add the path
+        means to the maxima, without counting visits (the original's ``memory_propagate``).
+        The part of the path below a node whose children were dropped is gone from the tree."""
+        kept = list(path[:1])
+        for node in path[1:]:
+            parent = node.parent
+            if parent is None or not any(c is node for c in parent.children or []):
+                break
+            kept.append(node)
+        for node, mean in zip(kept, self.path_means(kept)):
+            node.value = mean if node.value is None else max(node.value, mean)
+
+    def _refresh_exhausted_above(self, node: Node[S, A]) -> None:
+        above = node.parent
+        while above is not None:
+            above.exhausted = self._is_exhausted(above)
+            above = above.parent
 
     @staticmethod
     def _is_exhausted(node: Node[S, A]) -> bool:
@@ -191,15 +255,16 @@ class MCTS(Generic[S, A]):
     # -- answers ------------------------------------------------------------------------------------
     def best_trajectory(self) -> Trajectory[S, A]:
         """The root-to-terminal path (among evaluated terminal nodes not marked failed) of
-        highest mean reward."""
+        highest mean reward: (0 + sum)/(depth + 1) as the original, or sum/depth."""
         best: Trajectory[S, A] = Trajectory(nodes=[self.root]) if self.root.terminal else Trajectory()
+        plus_one = 1 if self.config.best_mean == "depth+1" else 0
         stack: list[tuple[Node[S, A], float, int]] = [(self.root, 0.0, 0)]
         while stack:
             node, total, count = stack.pop()
             if node.parent is not None:
                 total, count = total + node.reward(self.config.alpha), count + 1
             if node.evaluated and node.terminal and count and not node.failed:
-                mean = total / count
+                mean = total / (count + plus_one)
                 if mean > best.mean_reward:
                     best = Trajectory(nodes=node.path_from_root(), mean_reward=mean)
             for child in reversed(node.children or []):
