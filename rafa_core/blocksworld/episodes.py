@@ -14,6 +14,7 @@ from typing import Any
 
 from ..agent import RAFAAgent
 from ..llm.base import BaseLLM
+from ..llm.request_log import labelled, labels
 from ..memory import Memory
 from ..search.base import Plan
 from ..search.mcts import MCTS, MCTSConfig, Node, Trajectory
@@ -49,7 +50,7 @@ def _new_tree(instance: Instance, llm: BaseLLM, prompts: PromptSet, settings: Se
     model = BlocksworldModel(llm=llm, goal=problem.goal, blocks=problem.blocks, prompts=prompts,
                              allow_undo=settings.allow_undo)
     config = MCTSConfig(alpha=settings.alpha, w_exp=settings.w_exp, max_depth=settings.max_depth)
-    return MCTS(model, Situation.start(problem.init), config)
+    return MCTS(labelled(model), Situation.start(problem.init), config)  # calls labelled by role
 
 
 def _action_text(action: Action | None) -> str | None:
@@ -80,7 +81,8 @@ async def run_rap(instance: Instance, llm: BaseLLM, prompts: PromptSet, settings
     tree = _new_tree(instance, llm, prompts, settings)
     iterations = []
     for i in range(1, settings.rollouts + 1):
-        await tree.iterate()
+        with labels(attempt=i):
+            await tree.iterate()
         best = tree.best_trajectory()
         iterations.append({"iteration": i, **trajectory_json(best)})
     answer = tree.best_trajectory().actions
@@ -161,7 +163,8 @@ async def run_rafa(instance: Instance, llm: BaseLLM, prompts: PromptSet, setting
     for number in range(1, settings.rollouts + 1):
         planner.start_episode()
         mismatches.append(0)
-        result = await agent.run_episode(env, instance.index, Memory())
+        with labels(attempt=number):
+            result = await agent.run_episode(env, instance.index, Memory())
         total_steps += result.env_steps
         if not result.success:
             tree.mark_failed(planner.current)  # that plan is spent: the next episode tries another

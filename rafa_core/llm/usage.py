@@ -59,9 +59,21 @@ class Usage:
     max_cost: float | None = None
     parent: "Usage | None" = None
     per_model: dict[str, ModelUsage] = field(default_factory=dict)
+    # The run's request log (set on the root ledger; children write to their root's).
+    request_log: Any = None
 
     def child(self) -> "Usage":
         return Usage(parent=self)
+
+    @property
+    def requests(self) -> Any:
+        """The request log every call recorded here goes to (None: calls are not logged)."""
+        ledger: Usage | None = self
+        while ledger is not None:
+            if ledger.request_log is not None:
+                return ledger.request_log
+            ledger = ledger.parent
+        return None
 
     def record(self, model: str, prompt_tokens: int, completion_tokens: int, calls: int = 1) -> None:
         entry = self.per_model.setdefault(model, ModelUsage())
