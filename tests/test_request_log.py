@@ -60,8 +60,12 @@ def test_no_request_log_flag_and_tictactoe_moves_are_steps(tmp_path):
     roles = Counter(c["role"] for c in calls)
     assert {"proposer", "world model", "critic", "reflection"} <= set(roles), roles
     games = {r["index"]: r for r in episodes(ttt)}
-    for call in calls:
-        assert call["episode"] in games and 1 <= call["step"] <= len(games[call["episode"]]["moves"])
+    for call in calls:  # moves are the steps; the reflections come after the game's last move
+        assert call["episode"] in games
+        if call["role"] == "reflection":
+            assert call["step"] is None and games[call["episode"]]["phase"] == "train"
+        else:
+            assert 1 <= call["step"] <= len(games[call["episode"]]["moves"])
 
 
 def test_resume_says_what_it_skipped_and_warns_when_the_code_changed(tmp_path, capsys):

@@ -95,7 +95,10 @@ def _in_role(method: Any, role: str) -> Any:
 
 
 def labelled(model: Any) -> Any:
-    return model if isinstance(model, RoleLabelled) else RoleLabelled(model)
+    """``model`` with its LLM calls labelled by role (itself if it has no method that plays one)."""
+    if isinstance(model, RoleLabelled) or not any(callable(getattr(model, m, None)) for m in ROLE_OF_METHOD):
+        return model
+    return RoleLabelled(model)
 
 
 def completion_json(completion: "Completion") -> Any:

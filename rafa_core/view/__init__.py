@@ -9,29 +9,18 @@ BlocksWorld, trials and reflections for ALFWorld. Every piece of model text is e
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from ..llm.request_log import REQUESTS_FILE, read_requests
-from .episodes import HEADERS, STEP_VIEWS, alfworld_trials, benchmark_of, generic_step, method_of, step_good, steps_of
+from ..llm.request_log import REQUESTS_FILE
+from ..runinfo import benchmark_of, method_of, read_json, read_jsonl
+from .episodes import HEADERS, STEP_VIEWS, alfworld_trials, generic_step, step_good, steps_of
 from .html import Markup, h
 from .page import calls_section, page, summary_section, usage_line
 
 VIEW_FILE = "view.html"
-
-
-def read_json(path: Path, default: Any) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return default
-
-
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    return read_requests(path)  # the same tolerant reader: whole JSON objects, one per line
 
 
 class CallIndex:

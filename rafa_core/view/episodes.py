@@ -4,39 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from ..runinfo import benchmark_of, method_of  # noqa: F401  (re-exported for the page)
 from .html import Markup, anything, esc, fold, h, pre, table
 
 CallsOf = Callable[..., list[dict[str, Any]]]
-
-
-def benchmark_of(config: dict[str, Any], records: list[dict[str, Any]]) -> str:
-    first = records[0] if records else {}
-    if "O_MPC" in config or "winner" in first:
-        return "Tic-Tac-Toe"
-    if "planning" in config or "puzzle" in first:
-        return "Game of 24"
-    if "gamefile" in first or "num_trials" in config or "games" in config and "alfworld_config" in config:
-        return "ALFWorld"
-    if "instance" in first or config.get("method") in ("rafa", "rap"):
-        return "BlocksWorld"
-    return "run"
-
-
-def method_of(config: dict[str, Any], benchmark: str) -> str:
-    if benchmark == "Game of 24":
-        planning, feedback = config.get("planning"), config.get("feedback")
-        name = {"tot": "RAFA" if feedback else "ToT", "naive": "Reflexion" if feedback else "naive",
-                "cot": "CoT"}.get(planning, str(planning))
-        return f"{name} (b={config.get('n_select_sample', 1)})" if planning == "tot" else name
-    if benchmark == "Tic-Tac-Toe":
-        def side(mpc: Any) -> str:
-            return "base" if mpc in (None, 1) else f"RAFA B={mpc}"
-        return f"X {side(config.get('X_MPC'))} vs O {side(config.get('O_MPC'))}"
-    if benchmark == "BlocksWorld":
-        return "RAP" if config.get("method") == "rap" else "RAFA"
-    if benchmark == "ALFWorld":
-        return "RAFA with reflections" if config.get("use_memory", True) else "RAFA"
-    return ""
 
 
 # -- shared pieces ----------------------------------------------------------------------------------

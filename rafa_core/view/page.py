@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from ..runinfo import backend_of
 from .html import Markup, esc, fold, h, pre, table
 
 STYLE = """
@@ -77,15 +78,7 @@ def summary_section(config: dict[str, Any], summary: dict[str, Any], benchmark: 
              h("h3", "success within k steps") if by_step else "", steps, id="summary")
 
 
-def backend_text(config: dict[str, Any]) -> str:
-    parts = []
-    for key in ("backend", "X", "O", "reflect"):
-        value = config.get(key)
-        if isinstance(value, dict):
-            value = value.get("backend")
-        if value and f"{key}={value}" not in parts:
-            parts.append(value if key == "backend" else f"{key}={value}")
-    return ", ".join(str(p) for p in parts) or "?"
+backend_text = backend_of
 
 
 def cost_text(usage: dict[str, Any]) -> str:
