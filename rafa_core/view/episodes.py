@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from ..runinfo import benchmark_of, method_of  # noqa: F401  (re-exported for the page)
-from .html import Markup, anything, esc, fold, h, pre, table
+from .html import Markup, anything, fold, h, pre, table
+from .trace import mispredicted
 
 CallsOf = Callable[..., list[dict[str, Any]]]
 
@@ -121,15 +122,16 @@ def blocks_state(text: Any) -> Markup:
 def blocksworld_step(step: dict[str, Any], calls: list[dict[str, Any]]) -> list[Markup]:
     best = step.get("best") or {}
     expected, observed = step.get("expected"), step.get("observed")
-    wrong = expected is not None and observed is not None and expected != observed
+    wrong = mispredicted(step)
     return [
         fold(f"plan tree: best trajectory (mean reward {best.get('mean_reward')}, predicts goal: {best.get('predicts_goal')})",
              h("ol", [h("li", a) for a in best.get("actions") or []]), row("why this action", step.get("why")),
              row("tree statistics", anything(step.get("tree"))), class_="tree", open_=True),
         row("action", h("b", step.get("action") or "(none)")),
-        row("world model predicted", blocks_state(expected), class_="mismatch" if wrong else None),
+        row("world model predicted", blocks_state(expected or "(nothing readable; it said what is below)"),
+            class_="mismatch" if wrong else None),
         row("observed", blocks_state(observed)),
-        learned_block([f"the world model was wrong here: the tree now holds the observed state (correction)"] if wrong else []),
+        learned_block(["the world model was wrong here: the tree now holds the observed state (correction)"] if wrong else []),
         row("world model said", pre(step.get("world_model_said"))) if step.get("world_model_said") else Markup(""),
     ]
 
@@ -218,7 +220,7 @@ def step_good(benchmark: str, step: dict[str, Any]) -> bool | None:
         verdicts = info.get("verdicts") or []
         return bool(verdicts) and all(v.get("verdict") == "correct" for v in verdicts)
     if benchmark == "BlocksWorld":
-        return not (step.get("expected") and step.get("observed") and step["expected"] != step["observed"])
+        return not mispredicted(step)
     if info.get("success"):
         return True
     return None
