@@ -61,7 +61,7 @@ def test_estimate_for_the_papers_game24_command_prints_a_cost_with_no_key(tmp_pa
     assert done.returncode == 0, done.stderr[-2000:]
     lines = done.stdout.splitlines()
     projected = next(line for line in lines if "projected cost:" in line)
-    low, high = (float(x.strip("$")) for x in projected.split(":")[1].split(" at ")[0].split(" - "))
+    low, high = (float(x.strip().strip("$")) for x in projected.split(":")[1].split(" at ")[0].split(" - "))
     assert 0 < low <= high < 10
     assert any(line.strip().startswith("perfect") and "100 episodes" in line for line in lines)
     assert not (tmp_path / "runs").exists()  # nothing was run for real
