@@ -379,9 +379,9 @@ def announce_job(config: dict[str, Any], *, episodes: int, max_steps: int, simul
     if simulated or not episodes or not _uses_embedded_model(config):
         return
     flags = " ".join(f"--{k} {config[k]}" for k in SHRINKING_FLAGS if isinstance(config.get(k), int))
-    calls = "" if max_steps < 1 else f" (each step plans with several LLM calls: seconds each on a free CPU)"
     print(f"job: {episodes} episode{'s' if episodes != 1 else ''} x up to {max_steps} steps on the embedded 135M "
-          f"model on the CPU{calls}; to make it smaller lower {flags or 'the number of episodes and steps'}, "
+          "model on the CPU, each step several LLM calls of seconds each; to make it smaller lower "
+          f"{flags or 'the number of episodes and steps'}, "
           "or use a server (--base-url, OPENAI_API_KEY); scripts/demo.sh is a one-minute example",
           file=sys.stderr, flush=True)
 

@@ -165,7 +165,8 @@ def alfworld_step(step: dict[str, Any], calls: list[dict[str, Any]]) -> list[Mar
     tree = step.get("tree")
     return [
         fold(f"plan tree (chosen path: {' -> '.join(map(str, step.get('plan') or [])) or '—'})",
-             alf_node(tree, step.get("plan") or []) if isinstance(tree, dict) else anything(tree), class_="tree"),
+             alf_node(tree, step.get("plan") or []) if isinstance(tree, dict) else anything(tree), class_="tree",
+             open_=True),
         row("action", h("b", step.get("action"))), row("observation", text_or_json(step.get("observation"))),
     ]
 
