@@ -85,3 +85,11 @@ def test_mean_ci_is_students_t():
     assert mean_ci([1.0]) == (1.0, 0.0)
     mean, half = mean_ci([0.0, 1.0])
     assert mean == 0.5 and half == pytest.approx(12.706 * 0.7071067811865476 / 2 ** 0.5)
+
+
+def test_view_of_a_directory_that_is_not_a_run_is_one_line_and_exit_2(tmp_path, capsys):
+    from rafa_core.__main__ import main as rafa_main
+
+    assert rafa_main(["view", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("error:")
