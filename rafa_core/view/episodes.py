@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from ..runinfo import benchmark_of, method_of  # noqa: F401  (re-exported for the page)
 from .html import Markup, anything, fold, h, pre, table
 from .trace import mispredicted
 

@@ -6,7 +6,7 @@ from collections import Counter
 from typing import Any
 
 from ..runinfo import backend_of
-from .html import Markup, esc, fold, h, pre, table
+from .html import Markup, fold, h, pre, table
 
 STYLE = """
 body{font:14px/1.45 system-ui,sans-serif;margin:0 auto;max-width:1200px;padding:0 16px 40px;color:#222}
