@@ -15,6 +15,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "tictactoe": ("rafa_core.tictactoe.cli", "main", "Tic-Tac-Toe (base player vs RAFA MPC player)"),
     "blocksworld": ("rafa_core.commands.blocksworld", "main", "BlocksWorld (RAFA MCTS; --method rap for RAP)"),
     "alfworld": ("rafa_core.commands.alfworld", "main", "ALFWorld (RAFA look-ahead with reflections)"),
+    "compare": ("rafa_core.compare", "main", "one table across runs (seeds aggregated: mean ± 95% interval)"),
+    "view": ("rafa_core.view", "main", "one self-contained HTML page of a run: steps, plan trees, every LLM call"),
 }
 
 

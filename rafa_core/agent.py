@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Generic, Protocol, TypeVar
 
+from .llm.request_log import REFLECTION, labelled, labels
 from .memory import Memory
 from .search.base import Plan, TaskModel
 
@@ -115,39 +116,48 @@ class RAFAAgent(Generic[State, Action]):
         plan: Plan | None = None
         result = EpisodeResult(success=False, env_steps=0, reward=0.0)
         for step in range(1, self.max_steps + 1):
-            replanned = plan is None or not plan or self.switch(memory, obs, plan)
-            if replanned:
-                plan = await self.planner.plan(self.make_model(memory), self.state_of(obs, memory))
-            if not plan:
-                # Nothing to act on: a failed step in the log, and the episode ends here.
-                result.trace.append(StepRecord(step, [], plan.value, plan.tree, None, obs, 0.0, True,
-                                               {"error": "the planner returned no action"}))
+            with labels(step=step):  # the request log tells which real step each call served
+                stop = await self._step(env, memory, step, result, obs, plan)
+            if stop is None:
                 break
-            action = self.to_action(plan)
-            obs, reward, done, info = env.step(action)
-            result.env_steps = step
-            result.reward += reward
-            result.trace.append(
-                StepRecord(
-                    step=step,
-                    plan=list(plan.actions) if replanned else None,
-                    plan_value=plan.value if replanned else None,
-                    tree=plan.tree if replanned else None,
-                    action=action,
-                    observation=obs,
-                    reward=reward,
-                    done=done,
-                    info=info,
-                )
+            obs, plan = stop
+        return result
+
+    async def _step(self, env: Environment, memory: Memory, step: int, result: EpisodeResult, obs: Any,
+                    plan: Plan | None) -> tuple[Any, Plan] | None:
+        """One real step: reason (if the switch says so), act, observe, learn. None: the episode ends."""
+        replanned = plan is None or not plan or self.switch(memory, obs, plan)
+        if replanned:
+            plan = await self.planner.plan(labelled(self.make_model(memory)), self.state_of(obs, memory))
+        if not plan:
+            # Nothing to act on: a failed step in the log, and the episode ends here.
+            result.trace.append(StepRecord(step, [], plan.value, plan.tree, None, obs, 0.0, True,
+                                           {"error": "the planner returned no action"}))
+            return None
+        action = self.to_action(plan)
+        obs, reward, done, info = env.step(action)
+        result.env_steps = step
+        result.reward += reward
+        result.trace.append(
+            StepRecord(
+                step=step,
+                plan=list(plan.actions) if replanned else None,
+                plan_value=plan.value if replanned else None,
+                tree=plan.tree if replanned else None,
+                action=action,
+                observation=obs,
+                reward=reward,
+                done=done,
+                info=info,
             )
-            plan = plan.rest()
+        )
+        plan = plan.rest()
+        with labels(role=REFLECTION):
             if self.learn is not None:
                 await self.learn(memory, action, obs, reward, info)
             else:
                 memory.add_feedback(obs, reward, info)
-            if info.get("success"):
-                result.success = True
-                result.solved_at = step
-            if done:
-                break
-        return result
+        if info.get("success"):
+            result.success = True
+            result.solved_at = step
+        return None if done else (obs, plan)

@@ -18,7 +18,7 @@ from typing import Any, Awaitable, Callable
 
 from .llm.base import BackendError, BaseLLM, BudgetExceeded, UserError
 from .llm.cache import ResponseCache, default_cache_dir
-from .llm.registry import BackendOptions, OracleFactory, describe_choice, make_llm
+from .llm.registry import FREE_KINDS, BackendOptions, OracleFactory, describe_choice, make_llm
 from .llm.usage import Usage
 
 EXIT_OK, EXIT_CRASH, EXIT_USER_ERROR, EXIT_BUDGET = 0, 1, 2, 3
@@ -44,6 +44,13 @@ def add_shared_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--timeout", type=positive_float, default=120.0, metavar="S", help="per-request timeout in seconds")
     group.add_argument("--max-retries", dest="max_retries", type=non_negative_int, default=6, metavar="N",
                        help="retries on 429 / 5xx / timeouts before a request fails (default 6)")
+    group.add_argument("--no-request-log", dest="no_request_log", action="store_true",
+                       help="do not write requests.jsonl (every LLM call's prompt and answers; on by default)")
+    group.add_argument("--price", action="append", type=price_flag, default=[], metavar="MODEL=IN,OUT",
+                       help="USD per million prompt / completion tokens for MODEL (deployments, servers); repeatable")
+    group.add_argument("--estimate", action="store_true",
+                       help="run this configuration on the simulated oracle (perfect and noisy), print the projected "
+                            "calls, tokens and cost for the chosen model, and exit without calling it")
 
 
 # Defaults of --concurrency / --max-in-flight.  Episodes against an API mostly wait on the
@@ -92,6 +99,18 @@ def non_negative_float(text: str) -> float:
     return value
 
 
+def price_flag(text: str) -> tuple[str, float, float]:
+    """``MODEL=IN,OUT`` in USD per million tokens."""
+    model, _, prices = text.rpartition("=")
+    try:
+        prompt, completion = (float(x) for x in prices.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not MODEL=IN,OUT (USD per million tokens): {text!r}") from None
+    if not model or prompt < 0 or completion < 0:
+        raise argparse.ArgumentTypeError(f"not MODEL=IN,OUT (USD per million tokens): {text!r}")
+    return model, prompt, completion
+
+
 def str2bool(text: str) -> bool:
     """A real boolean flag value (the originals used ``eval`` for this)."""
     lowered = text.strip().lower()
@@ -132,6 +151,11 @@ def build_llm(
     Simulated backends skip the cache unless ``--cache`` was given: they are free and
     deterministic, and caching them would only hide changes to the oracle rules.
     """
+    if getattr(args, "estimate", False):  # project the cost on the simulated oracle, call nothing
+        from .estimate import estimate
+
+        check_priced_flags(args, usage)
+        raise SystemExit(estimate(spec, args, usage))
     is_oracle = spec.split(":", 1)[0] in {"oracle", "replay"}
     options = BackendOptions(
         base_url=getattr(args, "base_url", None),
@@ -142,6 +166,7 @@ def build_llm(
         seed=getattr(args, "seed", 0),
         usage=usage,
     )
+    check_priced(spec, args, usage)
     return make_llm(spec, options, oracle=oracle)
 
 
@@ -156,6 +181,20 @@ def resolve_concurrency(spec: str, args: argparse.Namespace) -> int:
     if in_flight is None:
         in_flight = API_IN_FLIGHT if is_api_backend(spec) else 4 * episodes
     return in_flight
+
+
+def check_priced_flags(args: argparse.Namespace, usage: Usage) -> None:
+    for model, prompt, completion in getattr(args, "price", None) or []:
+        usage.set_price(model, prompt, completion)
+
+
+def check_priced(spec: str, args: argparse.Namespace, usage: Usage) -> None:
+    """Apply ``--price``; with ``--max-cost``, refuse a paid model whose price is unknown."""
+    check_priced_flags(args, usage)
+    free = spec.split(":", 1)[0] in FREE_KINDS
+    if getattr(args, "max_cost", None) is not None and not free and usage.price(spec) is None:
+        raise UserError(f"--max-cost cannot be enforced: no price known for model {spec!r}; "
+                        f"give one with --price {spec}=IN,OUT (USD per million tokens)")
 
 
 def announce_backend(requested: str | None, original_default: str, args: argparse.Namespace, label: str = "backend") -> str:

@@ -1,15 +1,19 @@
 """Episodes and runs: the run directory, resume, concurrency, progress, usage, summary.
 
-A run directory holds ``config.json`` (flags, versions, backend), ``episodes.jsonl`` (one
-finished episode per line, appended, flushed and fsynced whole) and ``summary.json``
-(rewritten atomically).  Restarting with the same directory skips finished episodes.
+A run directory holds ``config.json`` (flags, versions, backend, the code that ran),
+``episodes.jsonl`` (one finished episode per line, appended, flushed and fsynced whole),
+``requests.jsonl`` (every LLM call, see :mod:`rafa_core.llm.request_log`) and
+``summary.json`` (rewritten atomically).  Restarting with the same directory skips finished
+episodes, says so, and warns when the library's code changed in between.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
+import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -18,13 +22,16 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable, Iterable
 
 from .llm.base import BudgetExceeded, UserError
+from .llm.request_log import REQUESTS_FILE, RequestLog, labels
 from .llm.usage import Usage
 
 # Flags that change how a run goes, not what it computes: a resumed run may change them.
 RUNTIME_KEYS = frozenset(
     {"concurrency", "cache", "no_cache", "max_cost", "out", "verbose", "timeout", "max_retries",
-     "base_url", "endpoint", "versions", "backend_reason", "argv", "is_resume", "resume_dir", "resume_file_idx"}
+     "base_url", "endpoint", "versions", "backend_reason", "argv", "is_resume", "resume_dir", "resume_file_idx",
+     "code", "earlier_code", "no_request_log", "price", "estimate"}
 )
+LIBRARY_ROOT = Path(__file__).resolve().parent
 
 EpisodeFn = Callable[[Any, Usage], Awaitable[dict[str, Any]]]
 
@@ -87,7 +94,7 @@ class JsonlLog:
         self.records.append(record)
 
 
-def package_versions(names: Iterable[str] = ("rafa_core", "openai", "transformers", "torch")) -> dict[str, str]:
+def package_versions(names: Iterable[str] = ("rafa_core", "openai", "transformers", "torch", "genai-prices")) -> dict[str, str]:
     versions = {"python": sys.version.split()[0]}
     for name in names:
         try:
@@ -95,6 +102,28 @@ def package_versions(names: Iterable[str] = ("rafa_core", "openai", "transformer
         except metadata.PackageNotFoundError:
             continue
     return versions
+
+
+def source_hash(root: Path = LIBRARY_ROOT) -> str:
+    """A hash of the library's source (its .py and .json files): what made the episodes."""
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*")):
+        if path.suffix in (".py", ".json") and "__pycache__" not in path.parts:
+            digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def git_commit(root: Path = LIBRARY_ROOT) -> str | None:
+    """The checkout's commit (None outside a git checkout, e.g. an installed wheel)."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def code_identity() -> dict[str, Any]:
+    return {"git_commit": git_commit(), "source_sha256": source_hash()}
 
 
 def _without(value: Any, keys: frozenset[str]) -> Any:
@@ -114,6 +143,9 @@ class RunDir:
     def __init__(self, path: str | Path, config: dict[str, Any], runtime_keys: frozenset[str] = RUNTIME_KEYS) -> None:
         self.path = Path(path)
         self.config = config
+        self._request_log: RequestLog | None = None
+        code = code_identity()
+        earlier: list[dict[str, Any]] = []
         try:
             self.path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -136,10 +168,32 @@ class RunDir:
                     f"{self.path} holds a run with a different config (differs in: {', '.join(differ)}); "
                     "use another --out or the same flags to resume"
                 )
-        write_json_atomic(config_path, {**config, "versions": package_versions()})
+            earlier = _earlier_code(old, code, self.path)
+        write_json_atomic(config_path, {**config, "versions": package_versions(), "code": code,
+                                        **({"earlier_code": earlier} if earlier else {})})
 
     def file(self, name: str) -> Path:
         return self.path / name
+
+    def request_log(self) -> RequestLog | None:
+        """The run's request log (``requests.jsonl``), unless ``--no-request-log`` was given."""
+        if self.config.get("no_request_log"):
+            return None
+        if self._request_log is None:
+            self._request_log = RequestLog(self.file(REQUESTS_FILE))
+        return self._request_log
+
+
+def _earlier_code(old: dict[str, Any], code: dict[str, Any], path: Path) -> list[dict[str, Any]]:
+    """The code identities this run was made with before; warns (one line) when it changed."""
+    earlier = list(old.get("earlier_code") or [])
+    before = old.get("code")
+    if isinstance(before, dict) and before.get("source_sha256") != code["source_sha256"]:
+        print(f"warning: the library's source changed since {path} was started "
+              f"({before.get('source_sha256')} -> {code['source_sha256']}); its finished episodes were made "
+              "by the old code (both recorded in config.json; use another --out for a clean run)", file=sys.stderr)
+        earlier.append(before)
+    return earlier
 
 
 # -- summary -----------------------------------------------------------------------------------
@@ -229,6 +283,8 @@ class Runner:
         self.progress = progress
         self.desc = desc
         self.log = JsonlLog(run_dir.file("episodes.jsonl"))
+        if usage.requests is None:
+            usage.request_log = run_dir.request_log()
         # Resume: what finished before counts toward totals and the cost cap.
         for record in self.log.records:
             usage.add_json(record.get("usage", {}))
@@ -239,6 +295,8 @@ class Runner:
     async def run(self, indices: list[Any], episode: EpisodeFn) -> RunResult:
         done = self.finished()
         todo = [i for i in indices if str(i) not in done]
+        announce_resume(self.run_dir.path, found=len(indices) - len(todo), todo=len(todo))
+        announce_job(self.run_dir.config, episodes=len(todo), max_steps=self.max_steps, simulated=self.simulated)
         start = time.monotonic()
         stopped: str | None = None
         bar = self._progress_bar(total=len(indices), initial=len(indices) - len(todo))
@@ -251,7 +309,8 @@ class Runner:
                 index = queue.get_nowait()
                 ledger = self.usage.child()
                 t0 = time.monotonic()
-                record = await episode(index, ledger)
+                with labels(episode=index):
+                    record = await episode(index, ledger)
                 record = {"index": index, **record, "usage": ledger.to_json(), "wall_s": round(time.monotonic() - t0, 3)}
                 self.log.append(record)
                 self._update_bar(bar)
@@ -299,3 +358,34 @@ class Runner:
         bar.set_postfix_str(f"success={rate:.1%} cost=${self.usage.cost_usd:.4f}", refresh=False)
         if advance:
             bar.update(1)
+
+
+# -- what a run says before it starts ------------------------------------------------------------
+# Flags that make a job smaller, per benchmark (those present in a run's config are named).
+SHRINKING_FLAGS = ("task_start_index", "task_end_index", "max_step", "n_generate_sample", "num_envs", "num_trials",
+                   "num_train_epochs", "num_eval_epochs", "rollouts", "max_depth", "instances", "max_steps")
+EMBEDDED_BACKENDS = frozenset({"local"})
+
+
+def announce_resume(path: Path, *, found: int, todo: int) -> None:
+    """A rerun says what it found: resume is never silent."""
+    if found:
+        print(f"resuming {path}: {found} finished episode{'s' if found != 1 else ''} found and skipped, "
+              f"{todo} to run", file=sys.stderr, flush=True)
+
+
+def announce_job(config: dict[str, Any], *, episodes: int, max_steps: int, simulated: bool) -> None:
+    """On the embedded CPU model, say how big the job is and which flags make it smaller."""
+    if simulated or not episodes or not _uses_embedded_model(config):
+        return
+    flags = " ".join(f"--{k} {config[k]}" for k in SHRINKING_FLAGS if isinstance(config.get(k), int))
+    print(f"job: {episodes} episode{'s' if episodes != 1 else ''} x up to {max_steps} steps on the embedded 135M "
+          "model on the CPU, each step several LLM calls of seconds each; to make it smaller lower "
+          f"{flags or 'the number of episodes and steps'}, "
+          "or use a server (--base-url, OPENAI_API_KEY); scripts/demo.sh is a one-minute example",
+          file=sys.stderr, flush=True)
+
+
+def _uses_embedded_model(config: dict[str, Any]) -> bool:
+    backends = [config.get(k) for k in ("backend", "X", "O", "reflect")]
+    return any((b.get("backend") if isinstance(b, dict) else b) in EMBEDDED_BACKENDS for b in backends)

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# The README's first command: a small RAFA run on the Game of 24 with the embedded model
-# (SmolLM2-135M-Instruct, no key, no network), then its summary table. Two puzzles, three
-# proposals per step, two environment steps: a few minutes on 2 CPU cores. The tiny model
-# shows the machinery working, not the paper's numbers. Extra flags go to game24/run.py
-# (e.g. --backend oracle for the simulated model, or --task_end_index 910).
+# The README's first command: RAFA on one BlocksWorld problem with the embedded model
+# (SmolLM2-135M-Instruct, no key, no network). At each real step the agent plans in its
+# search tree (the model proposes actions and predicts their effects), takes the first
+# action, observes the true state, and when the model's prediction was wrong the tree is
+# corrected with what was observed before it plans again. Then it prints that trace and
+# writes view.html (every step, the tree, each LLM call's prompt and answer).
+# A minute or two on an idle 2-core machine (the model converts once, ~30 s, the first time).
+# Extra flags go to blocksworld/run_rafa_mcts.py (e.g. --backend oracle for the simulated model).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # The demo needs only the hf extra (no llama.cpp build, no ALFWorld engine).
@@ -12,7 +15,12 @@ source scripts/venv.sh
 # One torch thread: on a busy 2-core machine two threads spin against each other
 # (measured: 13x slower per token); on an idle one the difference is small.
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
-exec "$VENV/bin/python" game24/run.py --backend local --planning tot --feedback \
-  --task_start_index 900 --task_end_index 902 \
-  --n_generate_sample 3 --n_evaluate_sample 1 --max_step 2 \
-  --short-answers --concurrency 2 --out runs/demo/game24-rafa-local "$@"
+OUT=runs/demo/blocksworld-rafa-local
+"$VENV/bin/python" blocksworld/run_rafa_mcts.py --backend local --single_run --rollouts 1 --out "$OUT" "$@"
+echo
+"$VENV/bin/python" -m rafa_core.view.trace "$OUT"
+echo
+"$VENV/bin/python" -m rafa_core view "$OUT" >/dev/null
+echo "look next: $OUT/view.html (open it in a browser: each step's search tree, the action, the"
+echo "prediction and the observation, and every LLM call's prompt and answer);"
+echo "requests.jsonl there holds every call; python -m rafa_core compare $OUT prints its row of the table."

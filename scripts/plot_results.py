@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Plot results of several run directories, one line each, the way the paper does.
 
-    python scripts/plot_results.py runs/game24/* --out game24.png
+    python scripts/plot_results.py runs/game24/*          # writes runs/game24/results.png
+    python scripts/plot_results.py RUN_DIR... -o game24.png
 
 Each run directory is drawn by the first plot kind that recognises it (see ``PLOT_KINDS``);
 runs of different kinds go to side-by-side panels of one figure. The kinds:
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,10 +57,26 @@ def draw_success_by_step(ax, run_dir: Path, label: str) -> None:
     episodes = summary.get("episodes", 0)
     simulated = " [simulated]" if summary.get("simulated") else ""
     ax.plot(steps, rates, marker="o", markersize=3, label=f"{label} (n={episodes}){simulated}")
-    ax.set_xlabel("environment steps")
+
+
+def finish_success_by_step(ax, run_dirs: list[Path]) -> None:
+    """Axes over every run of the panel: the longest run sets the x-range, not the last drawn."""
+    from rafa_core.runinfo import steps_unit
+
+    summaries = [read_summary(d) or {} for d in run_dirs]
+    longest = max((max((int(k) for k in s.get("success_by_step") or {}), default=1) for s in summaries), default=1)
+    units = {steps_unit(s) for s in summaries}
+    ax.set_xlabel(units.pop() if len(units) == 1 else "environment steps (trials for ALFWorld)")
     ax.set_ylabel("success rate (%)")
     ax.set_ylim(0, 100)
-    ax.set_xlim(1, max(steps[-1], 2))
+    ax.set_xlim(1, max(longest, 2))
+    integer_ticks(ax.xaxis)
+
+
+def integer_ticks(axis) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    axis.set_major_locator(MaxNLocator(integer=True))
 
 
 # -- kind: Tic-Tac-Toe score against training games ---------------------------------------------
@@ -75,9 +93,13 @@ def draw_tictactoe_score(ax, run_dir: Path, label: str) -> None:
     line = ax.plot([x for x, _ in evals], [y for _, y in evals], marker="o", label=f"{label}{simulated}")[0]
     if train:
         ax.scatter([x for x, _ in train], [y for _, y in train], s=12, alpha=0.4, color=line.get_color())
+
+
+def finish_tictactoe_score(ax, run_dirs: list[Path]) -> None:
     ax.set_xlabel("training games")
     ax.set_ylabel("O score (+1 win, 0 tie, -1 loss)")
     ax.set_ylim(-1.05, 1.05)
+    integer_ticks(ax.xaxis)
 
 
 @dataclass(frozen=True)
@@ -86,28 +108,35 @@ class PlotKind:
     title: str
     recognise: Callable[[Path], bool]
     draw: Callable[[Any, Path, str], None]
+    finish: Callable[[Any, list[Path]], None]
 
 
 PLOT_KINDS: tuple[PlotKind, ...] = (
-    PlotKind("tictactoe_score", "Tic-Tac-Toe: O's score vs training games", is_tictactoe_run, draw_tictactoe_score),
-    PlotKind("success_by_step", "Success rate vs environment steps", has_success_by_step, draw_success_by_step),
+    PlotKind("tictactoe_score", "Tic-Tac-Toe: O's score vs training games", is_tictactoe_run, draw_tictactoe_score,
+             finish_tictactoe_score),
+    PlotKind("success_by_step", "Success rate vs steps", has_success_by_step, draw_success_by_step,
+             finish_success_by_step),
 )
 
 
 def default_label(run_dir: Path) -> str:
+    """The method's name as the paper says it, with what tells runs of one method apart."""
+    from rafa_core.runinfo import backend_of, benchmark_of, method_of
+
     config = read_config(run_dir)
-    if "O_MPC" in config:
-        return f"X={config.get('X')} vs O={config.get('O')} (O_MPC={config.get('O_MPC')})"
-    if config.get("planning"):
-        parts = [config["planning"]]
-        if config.get("feedback"):
-            parts.append("feedback")
-        if config.get("planning") == "tot":
-            parts.append(f"b={config.get('n_select_sample', 1)}")
-        if config.get("backend"):
-            parts.append(str(config["backend"]))
-        return " ".join(parts)
-    return run_dir.name
+    if not config:
+        return run_dir.name
+    benchmark = benchmark_of(config)
+    if benchmark == "Tic-Tac-Toe":
+        return f"{method_of(config, benchmark)} ({backend_of(config)})"
+    return f"{method_of(config, benchmark)}, {backend_of(config)}"
+
+
+def default_out(run_dirs: list[Path]) -> Path:
+    """Next to the runs: the run directory for one run, else the runs' common parent."""
+    if len(run_dirs) == 1:
+        return run_dirs[0] / "results.png"
+    return Path(os.path.commonpath([str(d.resolve()) for d in run_dirs])) / "results.png"
 
 
 def kind_of(run_dir: Path) -> PlotKind | None:
@@ -115,6 +144,17 @@ def kind_of(run_dir: Path) -> PlotKind | None:
 
 
 def plot(run_dirs: list[Path], out: Path, labels: list[str] | None = None, title: str | None = None) -> Path:
+    import matplotlib.pyplot as plt
+
+    fig = figure(run_dirs, labels, title)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out
+
+
+def figure(run_dirs: list[Path], labels: list[str] | None = None, title: str | None = None):
+    """The figure: one panel per plot kind, every run of that kind in it."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -133,14 +173,12 @@ def plot(run_dirs: list[Path], out: Path, labels: list[str] | None = None, title
     for ax, kind in zip(axes[0], kinds):
         for run_dir, label in grouped[kind.name]:
             kind.draw(ax, run_dir, label)
+        kind.finish(ax, [run_dir for run_dir, _ in grouped[kind.name]])
         ax.set_title(title or kind.title)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    return fig
 
 
 # -- --paper: each benchmark draws its own paper figure ------------------------------------------
@@ -193,12 +231,14 @@ def plot_paper(run_dirs: list[Path], out: Path, labels: list[str] | None = None)
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("run_dirs", nargs="+", type=Path, help="run directories (each with summary.json)")
-    parser.add_argument("--out", type=Path, default=Path("results.png"), help="the PNG to write")
+    parser.add_argument("-o", "--out", type=Path, default=None,
+                        help="the PNG to write (default: results.png next to the runs)")
     parser.add_argument("--labels", nargs="*", default=None, help="one legend label per run directory")
     parser.add_argument("--title", default=None)
     parser.add_argument("--paper", action="store_true",
                         help="draw the benchmark's figure in the paper's conventions, with the original's numbers beside ours")
     args = parser.parse_args(argv)
+    args.out = args.out or default_out(args.run_dirs)
     if args.paper:
         written = plot_paper(args.run_dirs, args.out, args.labels)
     else:

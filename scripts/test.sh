@@ -5,4 +5,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/venv.sh
+bash scripts/install_chromium.sh  # the viewer's tests use a real headless browser
 exec "$VENV/bin/python" -m pytest "$@"

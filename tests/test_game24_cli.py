@@ -113,7 +113,7 @@ def test_plot_results_draws_one_line_per_run(tmp_path, capsys):
     plot_results = importlib.util.module_from_spec(spec)
     sys.modules["plot_results"] = plot_results  # dataclasses look their module up
     spec.loader.exec_module(plot_results)
-    assert plot_results.default_label(runs[1]).startswith("tot feedback b=1")
+    assert plot_results.default_label(runs[1]).startswith("RAFA (b=1)")  # the method's name, not its flags
     png = tmp_path / "plot.png"
     assert plot_results.main([*map(str, runs), "--out", str(png)]) == 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000

@@ -287,3 +287,22 @@ def test_second_local_load_reads_the_converted_model_from_disk(local, model_cach
     plain = make_llm(f"hf:{converted[0].parent}", BackendOptions())
     [c] = _greedy(plain, PROMPT, max_tokens=6)
     assert plain.stats.loaded_from == "model" and c.text == b.text
+
+
+@pytest.mark.slow
+def test_a_later_draw_gives_fresh_samples_and_the_first_draw_stays(local):
+    first = asyncio.run(local.generate(PROMPT, n=1, temperature=0.7, max_tokens=12, first_sample=0))
+    again = asyncio.run(local.generate(PROMPT, n=1, temperature=0.7, max_tokens=12, first_sample=0))
+    later = asyncio.run(local.generate(PROMPT, n=1, temperature=0.7, max_tokens=12, first_sample=1))
+    assert first[0].text == again[0].text  # reproducible
+    assert later[0].text != first[0].text  # a retry is a new sample, not the first one again
+
+
+@pytest.mark.slow
+def test_sampling_keeps_the_likely_tokens_so_the_demo_model_proposes_real_steps(local):
+    # From the whole distribution SmolLM2 wrote no usable Game-of-24 step (the demo's empty plans).
+    from rafa_core.game24.model import Game24Model, Game24Settings, Game24State
+
+    model = Game24Model(local, Game24Settings(n_generate_sample=3))
+    steps = asyncio.run(model.propose(Game24State(puzzle="4 5 6 10")))
+    assert steps, "no usable step line"

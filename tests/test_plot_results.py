@@ -27,7 +27,7 @@ def test_tictactoe_runs_are_drawn_as_score_curves(tmp_path):
     assert [x for x, _ in score_curve(out, "eval")] == [0, 1, 2]
     plot_results = load_plot_results()
     assert plot_results.kind_of(out).name == "tictactoe_score"
-    assert "O_MPC=2" in plot_results.default_label(out)
+    assert "O RAFA B=2" in plot_results.default_label(out)
     png = tmp_path / "ttt.png"
     assert plot_results.main([str(out), "--out", str(png)]) == 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000

@@ -22,6 +22,7 @@ from typing import Any
 
 from ..agent import RAFAAgent
 from ..llm.base import BaseLLM, UserError
+from ..llm.request_log import REFLECTION, labels
 from ..llm.usage import Usage
 from ..memory import Memory
 from ..runner import JsonlLog, RunDir, Runner, summarize, write_json_atomic
@@ -206,7 +207,8 @@ class TrialLoop:
             transcript = record["transcript"]
             turns = [Turn(t["action"], t["observation"]) for t in transcript["turns"]]
             prompt = reflection_prompt(record["task_type"], transcript["intro"], turns, self.memory_of(game, trial + 1))
-            answer = (await self.reflect_llm.generate(prompt, n=1, temperature=0.0, max_tokens=256))[0]
+            with labels(episode=f"{trial}:{game}", role=REFLECTION):
+                answer = (await self.reflect_llm.generate(prompt, n=1, temperature=0.0, max_tokens=256))[0]
             text = parse_reflection(answer.text) or "I ran out of steps; next time I search systematically and finish each sub-goal."
             self.reflections.append({"trial": trial, "game": game, "text": text})
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from ..agent import RAFAAgent
 from ..llm.base import BaseLLM
+from ..llm.request_log import labelled, labels
 from ..memory import Memory
 from ..search.base import Plan
 from ..search.mcts import MCTS, MCTSConfig, Node, Trajectory
@@ -78,7 +79,7 @@ def _new_tree(instance: Instance, llm: BaseLLM, prompts: PromptSet, settings: Se
     problem = instance.problem
     model = BlocksworldModel(llm=llm, goal=problem.goal, blocks=problem.blocks, prompts=prompts,
                              allow_undo=settings.allow_undo, prior_context=settings.prior_context)
-    return MCTS(model, Situation.start(problem.init), settings.mcts_config())
+    return MCTS(labelled(model), Situation.start(problem.init), settings.mcts_config())  # calls labelled by role
 
 
 def _action_text(action: Action | None) -> str | None:
@@ -110,7 +111,8 @@ async def run_rap(instance: Instance, llm: BaseLLM, prompts: PromptSet, settings
     iterations, total_correct = [], []
     problem = instance.problem
     for i in range(1, settings.rollouts + 1):
-        await tree.iterate()
+        with labels(attempt=i):
+            await tree.iterate()
         best = tree.best_trajectory()
         correct = validate_plan(problem.init, problem.goal, best.actions).valid
         total_correct.append(int(correct))
@@ -198,7 +200,8 @@ async def run_rafa(instance: Instance, llm: BaseLLM, prompts: PromptSet, setting
     for number in range(1, settings.rollouts + 1):
         planner.start_episode()
         mismatches.append(0)
-        result = await agent.run_episode(env, instance.index, Memory())
+        with labels(attempt=number):
+            result = await agent.run_episode(env, instance.index, Memory())
         total_steps += result.env_steps
         total_correct.append(int(result.success))
         if not result.success and settings.mark_failed:

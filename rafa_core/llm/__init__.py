@@ -16,11 +16,11 @@ from .base import (
 from .cache import ResponseCache
 from .registry import BackendOptions, describe_choice, make_llm
 from .scripted import ReplayLLM, ScriptedLLM, ScriptedRequest
-from .usage import PRICES_PER_MTOK, Usage, price_of
+from .usage import Usage, price_of
 
 __all__ = [
     "LLM", "BackendError", "BaseLLM", "BudgetExceeded", "Completion", "GenerationResult",
     "NotSupported", "Prompt", "UserError", "as_messages", "as_text", "ResponseCache",
     "BackendOptions", "describe_choice", "make_llm", "ReplayLLM", "ScriptedLLM",
-    "ScriptedRequest", "PRICES_PER_MTOK", "Usage", "price_of",
+    "ScriptedRequest", "Usage", "price_of",
 ]

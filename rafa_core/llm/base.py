@@ -13,6 +13,7 @@ import contextlib
 import copy
 import hashlib
 import json
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, Union, runtime_checkable
 
@@ -176,6 +177,7 @@ class BaseLLM:
         """
         if n < 1:
             return []
+        started = time.perf_counter()
         request = {
             "op": "generate",
             "backend": self.name,
@@ -197,6 +199,7 @@ class BaseLLM:
         hits = n - len(missing)
         if hits:
             self.usage.record_cache_hits(self.model, hits)
+        result = GenerationResult(completions=[], calls=0)
         if missing:
             self.usage.check_budget()
             async with self._limit():
@@ -221,7 +224,12 @@ class BaseLLM:
                 results[i] = completion
                 if self.cache is not None:
                     self.cache.put(keys[i], completion.to_json())
-        return [c for c in results if c is not None]
+        done = [c for c in results if c is not None]
+        if self.usage.requests is not None:
+            self.usage.requests.generate(request, n=n, first_sample=first_sample, completions=done, cache_hits=hits,
+                                         prompt_tokens=result.prompt_tokens, completion_tokens=result.completion_tokens,
+                                         started=started)
+        return done
 
     async def loglik(self, prefix: str, continuations: list[str]) -> list[float]:
         """Sum of token log-probabilities of each continuation after ``prefix``."""
@@ -230,6 +238,7 @@ class BaseLLM:
                 f"backend {self.name!r} cannot score log-likelihoods (loglik not supported); "
                 "use an hf: model, the local model, or a completions server with echo+logprobs"
             )
+        started = time.perf_counter()
         request = {"op": "loglik", "backend": self.name, "model": self.model, "prefix": prefix}
         scores: list[float | None] = [None] * len(continuations)
         keys = [request_key({**request, "continuation": c}, 0) for c in continuations]
@@ -241,6 +250,7 @@ class BaseLLM:
         missing = [i for i, s in enumerate(scores) if s is None]
         if len(missing) < len(continuations):
             self.usage.record_cache_hits(self.model, len(continuations) - len(missing))
+        prompt_tokens = 0
         if missing:
             self.usage.check_budget()
             async with self._limit():
@@ -252,7 +262,12 @@ class BaseLLM:
                 scores[i] = float(value)
                 if self.cache is not None:
                     self.cache.put(keys[i], {"loglik": float(value)})
-        return [float(s) for s in scores]  # type: ignore[arg-type]
+        done = [float(s) for s in scores]  # type: ignore[arg-type]
+        if self.usage.requests is not None:
+            self.usage.requests.loglik(request, continuations=list(continuations), scores=done,
+                                       cache_hits=len(continuations) - len(missing), prompt_tokens=prompt_tokens,
+                                       started=started)
+        return done
 
     async def aclose(self) -> None:
         """Release network clients / models; a no-op for most backends."""

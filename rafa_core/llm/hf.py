@@ -52,6 +52,10 @@ LOCAL_CACHE_NAME = "smollm2-135m-instruct"
 BATCH_WINDOW_S = 0.005
 # Continuation rows scored per forward pass (bounds the memory of the expanded KV cache).
 MAX_LOGLIK_ROWS = 64
+# Sampling keeps the likely tokens only, as llama.cpp does by default (top-k 40, top-p 0.95,
+# min-p 0.05): from the whole distribution a small model's answers drift into noise within a
+# few tokens (SmolLM2-135M wrote no usable Game-of-24 step that way; see the README's demo).
+SAMPLE_TOP_K, SAMPLE_TOP_P, SAMPLE_MIN_P = 40, 0.95, 0.05
 # A conversion temp dir older than this was left by a killed process and may be removed.
 STALE_CONVERSION_S = 3600.0
 
@@ -389,6 +393,7 @@ class _GenKey:
 class _GenPayload:
     prompt: Prompt
     n: int
+    draw: int = 0  # which sample of the request comes first: a later draw gets other samples
 
 
 @dataclass
@@ -483,9 +488,10 @@ class _Engine:
             output_logits=key.logprobs,
         )
         if not key.greedy:
-            config.temperature, config.top_k, config.top_p = key.temperature, 0, 1.0
+            config.temperature, config.top_k, config.top_p = key.temperature, SAMPLE_TOP_K, SAMPLE_TOP_P
+            config.min_p = SAMPLE_MIN_P
             # Sampling is reproducible for the same batch (the response cache covers the rest).
-            torch.manual_seed(self._batch_seed(key, prompts))
+            torch.manual_seed(self._batch_seed(key, prompts, [p.draw for p in payloads]))
         criteria = StoppingCriteriaList(
             [_stop_criterion(lm.tokenizer, key.stop, prompt_len)] if key.stop else []
         )
@@ -531,8 +537,10 @@ class _Engine:
             completion.tokens = [tokenizer.decode([t]) for t in body[:kept]]
         return completion, len(body)
 
-    def _batch_seed(self, key: _GenKey, prompts: list[list[int]]) -> int:
-        digest = hashlib.sha256(repr((self.seed, key, prompts)).encode()).digest()
+    def _batch_seed(self, key: _GenKey, prompts: list[list[int]], draws: list[int]) -> int:
+        # First draws keep the seed they always had; a later draw of a prompt gets fresh samples.
+        salt = (self.seed, key, prompts) if not any(draws) else (self.seed, key, prompts, draws)
+        digest = hashlib.sha256(repr(salt).encode()).digest()
         return int.from_bytes(digest[:8], "big") % (2**63)
 
     # -- log-likelihood --------------------------------------------------------------------
@@ -802,7 +810,10 @@ class HFLLM(BaseLLM):
         return _finish_loading(model, tokenizer), "model"
 
     # -- BaseLLM hooks ---------------------------------------------------------------------
-    async def _generate(self, prompt, *, n, temperature, max_tokens, stop, logprobs):
+    def _draw_kwargs(self, first_sample: int) -> dict[str, Any]:
+        return {"first_sample": first_sample} if first_sample else {}
+
+    async def _generate(self, prompt, *, n, temperature, max_tokens, stop, logprobs, first_sample=0):
         greedy = temperature <= 0.0
         key = _GenKey(
             temperature=0.0 if greedy else float(temperature),
@@ -812,7 +823,7 @@ class HFLLM(BaseLLM):
             sequences=1 if greedy else n,
         )
         batcher = self._runtime.batcher_for_running_loop()
-        return await batcher.submit("generate", key, _GenPayload(prompt=prompt, n=n))
+        return await batcher.submit("generate", key, _GenPayload(prompt=prompt, n=n, draw=0 if greedy else first_sample))
 
     async def _loglik(self, prefix, continuations):
         batcher = self._runtime.batcher_for_running_loop()

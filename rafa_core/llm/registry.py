@@ -29,7 +29,18 @@ def describe_choice(requested: str | None, original_default: str, base_url: str 
     return "local", "embedded SmolLM2-135M-Instruct: no OPENAI_API_KEY and no --base-url"
 
 
+# Backends that run here (weights on this machine, or simulated): their calls cost nothing.
+FREE_KINDS = frozenset({"local", "hf", "llamacpp", "oracle", "replay", "scripted"})
+
+
 def make_llm(spec: str, options: BackendOptions, oracle: OracleFactory | None = None) -> BaseLLM:
+    llm = _make_llm(spec, options, oracle)
+    if (spec or "").strip().partition(":")[0] in FREE_KINDS:
+        options.usage.mark_free(llm.model)
+    return llm
+
+
+def _make_llm(spec: str, options: BackendOptions, oracle: OracleFactory | None = None) -> BaseLLM:
     spec = (spec or "").strip()
     if not spec:
         raise UserError("empty backend name")

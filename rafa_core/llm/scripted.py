@@ -134,41 +134,83 @@ class ReplayLLM(BaseLLM):
 
     Each line: ``{"messages": [...] | "prompt": "...", "completions": ["...", ...]}``;
     the i-th completion answers sample i of that prompt, whatever the sampling settings.
+    A run's request log (``requests.jsonl``, or the run directory itself) replays exactly:
+    its lines also carry the sampling parameters and which samples they were, so a rerun
+    of the same configuration gets the same answers (fresh draws included) and the same
+    log-likelihood scores.
     """
 
     simulated = True
 
     def __init__(self, path: str | Path, **kwargs) -> None:
         super().__init__(f"replay:{path}", "replay", **kwargs)
-        self.answers = self._load(Path(path))
+        source = Path(path)
+        if source.is_dir():
+            source = source / "requests.jsonl"
+        self.answers: dict[str, list[str]] = {}
+        self.samples: dict[str, dict[int, Completion]] = {}  # exact request -> sample index -> answer
+        self.scores: dict[str, float] = {}  # (prefix, continuation) -> log-likelihood
+        self._load(source)
+        self.supports_loglik = bool(self.scores)
 
     @staticmethod
     def _prompt_key(prompt: Prompt) -> str:
         return request_key({"messages": as_messages(prompt)}, 0)
 
-    def _load(self, path: Path) -> dict[str, list[str]]:
+    @staticmethod
+    def _exact_key(prompt: Prompt, temperature: float, max_tokens: int, stop: list[str] | None, logprobs: bool) -> str:
+        return request_key({"messages": as_messages(prompt), "temperature": temperature, "max_tokens": max_tokens,
+                            "stop": list(stop) if stop else None, "logprobs": bool(logprobs)}, 0)
+
+    def _load(self, path: Path) -> None:
         if not path.is_file():
             raise UserError(f"replay file not found: {path}")
-        answers: dict[str, list[str]] = {}
         for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
             if not line.strip():
                 continue
             try:
-                record = json.loads(line)
-                prompt = record["messages"] if "messages" in record else record["prompt"]
-                texts = [str(t) for t in record["completions"]]
-            except (ValueError, KeyError, TypeError) as exc:
+                self._add(json.loads(line))
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
                 raise UserError(f"replay file {path}:{lineno}: not a recorded answer ({exc})")
-            answers.setdefault(self._prompt_key(prompt), []).extend(texts)
-        return answers
 
-    async def _generate(self, prompt, *, n, temperature, max_tokens, stop, logprobs):
-        recorded = self.answers.get(self._prompt_key(prompt))
-        if not recorded:
-            raise BackendError(f"replay: no recorded answer for prompt {as_text(prompt)[:80]!r}")
-        texts = [recorded[i % len(recorded)] for i in range(n)]
+    def _add(self, record: dict) -> None:
+        if record.get("op") == "loglik":
+            for continuation, score in zip(record["continuations"], record["scores"]):
+                self.scores[request_key({"prefix": record["prefix"], "continuation": continuation}, 0)] = float(score)
+            return
+        prompt = record["messages"] if "messages" in record else record["prompt"]
+        completions = [c if isinstance(c, dict) else {"text": str(c)} for c in record["completions"]]
+        self.answers.setdefault(self._prompt_key(prompt), []).extend(str(c["text"]) for c in completions)
+        params = record.get("params")
+        if params:
+            exact = self.samples.setdefault(self._exact_key(prompt, params["temperature"], params["max_tokens"],
+                                                            params.get("stop"), params.get("logprobs", False)), {})
+            for i, completion in enumerate(completions):
+                exact.setdefault(int(params.get("first_sample", 0)) + i, Completion.from_json(completion))
+
+    def _draw_kwargs(self, first_sample: int) -> dict:
+        return {"first_sample": first_sample} if first_sample else {}
+
+    async def _generate(self, prompt, *, n, temperature, max_tokens, stop, logprobs, first_sample=0):
+        exact = self.samples.get(self._exact_key(prompt, temperature, max_tokens, stop, logprobs), {})
+        wanted = range(first_sample, first_sample + n)
+        if all(i in exact for i in wanted):
+            completions = [Completion.from_json(exact[i].to_json()) for i in wanted]
+        else:
+            recorded = self.answers.get(self._prompt_key(prompt))
+            if not recorded:
+                raise BackendError(f"replay: no recorded answer for prompt {as_text(prompt)[:80]!r}")
+            completions = [Completion(text=_cut_at_stop(recorded[i % len(recorded)], stop)[0], finish_reason="stop")
+                           for i in range(n)]
         return GenerationResult(
-            completions=[Completion(text=_cut_at_stop(t, stop)[0], finish_reason="stop") for t in texts],
+            completions=completions,
             prompt_tokens=_count_tokens(as_text(prompt)),
-            completion_tokens=sum(_count_tokens(t) for t in texts),
+            completion_tokens=sum(_count_tokens(c.text) for c in completions),
         )
+
+    async def _loglik(self, prefix, continuations):
+        keys = [request_key({"prefix": prefix, "continuation": c}, 0) for c in continuations]
+        missing = [c for c, k in zip(continuations, keys) if k not in self.scores]
+        if missing:
+            raise BackendError(f"replay: no recorded score for {missing[0][:60]!r} after {prefix[-60:]!r}")
+        return [self.scores[k] for k in keys], _count_tokens(prefix), 1

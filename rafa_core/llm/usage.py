@@ -2,32 +2,35 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import BudgetExceeded
 
-# USD per 1M tokens: (prompt, completion). Public list prices; unknown models cost 0
-# and are reported as unpriced rather than guessed.
-PRICES_PER_MTOK: dict[str, tuple[float, float]] = {
-    "gpt-4": (30.0, 60.0),
-    "gpt-4-0613": (30.0, 60.0),
-    "gpt-3.5-turbo": (0.5, 1.5),
-    "gpt-3.5-turbo-16k": (3.0, 4.0),
-    "gpt-3.5-turbo-instruct": (1.5, 2.0),
-    "gpt-4o": (2.5, 10.0),
-    "gpt-4o-mini": (0.15, 0.6),
-    "gpt-4.1": (2.0, 8.0),
-    "gpt-4.1-mini": (0.4, 1.6),
-}
+PRICE_PACKAGE = "genai-prices"  # a maintained price database, shipped with its data (no network)
+
+
+@functools.lru_cache(maxsize=256)
+def catalogue_price(model: str) -> tuple[float, float] | None:
+    """USD per 1M (prompt, completion) tokens from the price database; None if it has no price.
+
+    Dated snapshots (``gpt-4o-2024-08-06``) resolve to their family there.
+    """
+    try:
+        from genai_prices import Usage as PriceUsage, calc_price
+    except ImportError:  # the package needs Python >= 3.11; without it, prices come from --price
+        return None
+    try:
+        price = calc_price(PriceUsage(input_tokens=1_000_000, output_tokens=1_000_000), model_ref=model)
+    except (LookupError, ValueError):
+        return None
+    return float(price.input_price), float(price.output_price)
 
 
 def price_of(model: str) -> tuple[float, float] | None:
-    """Price per 1M tokens; dated snapshots (``gpt-4o-2024-08-06``) fall back to their family."""
-    if model in PRICES_PER_MTOK:
-        return PRICES_PER_MTOK[model]
-    family = max((m for m in PRICES_PER_MTOK if model.startswith(m + "-")), key=len, default=None)
-    return PRICES_PER_MTOK[family] if family else None
+    """Price per 1M tokens from the price database (runs add ``--price`` and free local models)."""
+    return catalogue_price(model)
 
 
 @dataclass
@@ -61,16 +64,52 @@ class Usage:
     max_cost: float | None = None
     parent: "Usage | None" = None
     per_model: dict[str, ModelUsage] = field(default_factory=dict)
+    # The run's request log (set on the root ledger; children write to their root's).
+    request_log: Any = None
+    # Set on the root: --price overrides, and models that cost nothing (local, simulated).
+    prices: dict[str, tuple[float, float]] = field(default_factory=dict)
+    free_models: set[str] = field(default_factory=set)
 
     def child(self) -> "Usage":
         return Usage(parent=self)
+
+    @property
+    def requests(self) -> Any:
+        """The request log every call recorded here goes to (None: calls are not logged)."""
+        ledger: Usage | None = self
+        while ledger is not None:
+            if ledger.request_log is not None:
+                return ledger.request_log
+            ledger = ledger.parent
+        return None
+
+    # -- prices ----------------------------------------------------------------------------
+    @property
+    def root(self) -> "Usage":
+        return self if self.parent is None else self.parent.root
+
+    def set_price(self, model: str, prompt_per_mtok: float, completion_per_mtok: float) -> None:
+        self.root.prices[model] = (prompt_per_mtok, completion_per_mtok)
+
+    def mark_free(self, model: str) -> None:
+        """A model that runs here (local weights, simulated): it costs nothing."""
+        self.root.free_models.add(model)
+
+    def price(self, model: str) -> tuple[float, float] | None:
+        """USD per 1M (prompt, completion) tokens: --price, then free local models, then the database."""
+        root = self.root
+        if model in root.prices:
+            return root.prices[model]
+        if model in root.free_models:
+            return (0.0, 0.0)
+        return price_of(model)
 
     def record(self, model: str, prompt_tokens: int, completion_tokens: int, calls: int = 1) -> None:
         entry = self.per_model.setdefault(model, ModelUsage())
         entry.calls += calls
         entry.prompt_tokens += prompt_tokens
         entry.completion_tokens += completion_tokens
-        price = price_of(model)
+        price = self.price(model)
         if price is None:
             entry.priced = False
         else:

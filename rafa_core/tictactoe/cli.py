@@ -44,8 +44,9 @@ from ..cli import (
     seed_everything,
 )
 from ..llm.base import BackendError, BaseLLM, BudgetExceeded, UserError
+from ..llm.request_log import labels
 from ..llm.usage import Usage
-from ..runner import RUNTIME_KEYS, JsonlLog, RunDir, summarize, write_json_atomic
+from ..runner import RUNTIME_KEYS, JsonlLog, RunDir, announce_job, announce_resume, summarize, write_json_atomic
 from .game import Role
 from .match import GameRecord, play_game
 from .oracle import make_oracle
@@ -157,6 +158,7 @@ class TicTacToeRun:
         self.run_dir = run_dir
         self.usage = usage
         self.log = JsonlLog(run_dir.file("episodes.jsonl"))
+        usage.request_log = run_dir.request_log()
         for record in self.log.records:  # what finished before counts toward totals and the cap
             usage.add_json(record.get("usage", {}))
         self.learned: dict[Role, LearnedState] = {"X": LearnedState(), "O": LearnedState()}
@@ -224,7 +226,8 @@ class TicTacToeRun:
         players: dict[Role, Player] = {"X": self.player("X", ledger), "O": self.player("O", ledger)}
         session = f"{game.index}-s{self.args.seed}"
         t0 = time.monotonic()
-        record = await play_game(players, session=session, learn=game.phase == "train", on_move=self.show_move)
+        with labels(episode=game.index):
+            record = await play_game(players, session=session, learn=game.phase == "train", on_move=self.show_move)
         entry = {
             "index": game.index,
             "phase": game.phase,
@@ -299,7 +302,11 @@ class TicTacToeRun:
         self.restore_players(done)
         batches = self.schedule()
         total = sum(len(b) for b in batches)
-        self.bar = self.progress_bar(total, sum(1 for b in batches for g in b if g.index in done))
+        found = sum(1 for b in batches for g in b if g.index in done)
+        announce_resume(self.run_dir.path, found=found, todo=total - found)
+        announce_job(self.run_dir.config, episodes=total - found, max_steps=9,
+                     simulated=all(llm.simulated for llm in self.llms.values()))
+        self.bar = self.progress_bar(total, found)
         stopped = None
         try:
             for batch in batches:

@@ -6,6 +6,7 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from ..llm.request_log import PROPOSER, REFLECTION, labels
 from .game import Board, Role, TicTacToeEnv
 from .players import Player
 
@@ -59,7 +60,9 @@ async def play_game(
     done = board.is_over()
     while not done:
         role = board.to_move()
-        decision = await players[role].choose(board, session)
+        # The request log tells which move each call served; a base player's move is a proposal.
+        with labels(step=len(moves) + 1, role=PROPOSER):
+            decision = await players[role].choose(board, session)
         before = board
         board, _, done, _ = env.step(decision.position)
         moves.append((role, decision.position))
@@ -72,9 +75,10 @@ async def play_game(
             "decision": decision.log,
         }
         if learn:
-            learned = await asyncio.gather(
-                *(p.observe(before, role, decision.position, board) for p in players.values())
-            )
+            with labels(step=len(moves)):
+                learned = await asyncio.gather(
+                    *(p.observe(before, role, decision.position, board) for p in players.values())
+                )
             entry["learning"] = {r: obs for r, obs in zip(players, learned) if obs is not None}
         transcript.append(entry)
         if on_move is not None:
@@ -83,7 +87,8 @@ async def play_game(
     record = GameRecord(moves=moves, result=result, transcript=transcript)
     if learn:
         for role, player in players.items():
-            reflection = await player.end_game(moves, board, result)
+            with labels(role=REFLECTION):
+                reflection = await player.end_game(moves, board, result)
             if reflection is not None:
                 record.reflections[role] = reflection
     return record

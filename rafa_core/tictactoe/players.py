@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Protocol, Sequence
 
 from ..llm.base import BaseLLM, Messages
+from ..llm.request_log import labelled
 from ..memory import Memory
 from ..search.game import DRAW, LOSS, WIN, GameSearch, StateCache
 from . import prompts as P
@@ -346,10 +347,10 @@ class RAFAPlayer:
     seed: int = 0
 
     def model(self, session: str | None, root: Board | None = None) -> TicTacToeModel:
-        return TicTacToeModel(
+        return labelled(TicTacToeModel(  # its LLM calls are labelled proposer / world model / critic
             self.llm, self.role, self.breadth, self.learned, self.temperature, session,
             self.options, root, self.max_retries,
-        )
+        ))
 
     async def choose(self, board: Board, session: str) -> MoveDecision:
         model = self.model(session, root=board)
