@@ -47,6 +47,9 @@ class TrialSettings:
     speculative_leaves: bool = False  # prefetch every leaf's proposals (faster, wastes calls)
     samples: int = 6
     memory_size: int = 3
+    action_tokens: int | None = None  # token caps: 100 each as the original (32 / 80 / 96 with short_answers)
+    observation_tokens: int | None = None
+    critic_tokens: int | None = None
     concurrency: int = 1
     progress: bool = True
     # Improvements over the original (off by default; --improved turns them all on). Each is
@@ -63,8 +66,9 @@ class TrialSettings:
     def model_config(self) -> ModelConfig:
         short = self.short_answers
         return ModelConfig(samples=self.samples, breadth=self.breadth, max_steps=self.max_steps,
-                           action_tokens=32 if short else 100, observation_tokens=80 if short else 100,
-                           critic_tokens=96 if short else 100, critic_terminal=self.critic_terminal,
+                           action_tokens=self.action_tokens or (32 if short else 100),
+                           observation_tokens=self.observation_tokens or (80 if short else 100),
+                           critic_tokens=self.critic_tokens or (96 if short else 100), critic_terminal=self.critic_terminal,
                            simulator_prompt=self.simulator_prompt, critic_sees_actions=self.critic_sees_actions,
                            real_admissible=self.real_admissible, swap_example=not self.add_memory_example)
 
