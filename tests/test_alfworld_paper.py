@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -55,6 +56,7 @@ def test_paper_figure_draws_ours_beside_the_original(tmp_path):
 
     spec = importlib.util.spec_from_file_location("plot_results", REPO / "scripts" / "plot_results.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules["plot_results"] = module  # its dataclasses look their module up
     spec.loader.exec_module(module)
     out = tmp_path / "paper.png"
     assert module.main([str(default), str(improved), "--paper", "--out", str(out)]) == 0
