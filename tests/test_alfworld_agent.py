@@ -17,6 +17,7 @@ import pytest
 from rafa_core.alfworld.cli import main
 from rafa_core.alfworld.env import AlfWorld
 from rafa_core.alfworld.make_games import make_games
+from rafa_core.alfworld.oracle import make_rule
 from rafa_core.alfworld.prompts import ACTOR_HEAD, CRITIC_HEAD, WORLD_HEAD
 from rafa_core.alfworld.trials import TrialLoop, TrialSettings
 from rafa_core.llm.scripted import ScriptedLLM
@@ -47,8 +48,10 @@ def records(out: Path) -> list[dict]:
 
 
 def test_oracle_wins_every_game_within_20_steps(data, tmp_path, monkeypatch, capsys):
-    assert run(data, tmp_path, "--backend", "oracle", "--num_trials", "1", monkeypatch=monkeypatch) == 0
-    assert capsys.readouterr().out.splitlines()[0].startswith("backend: oracle [SIMULATED]")
+    assert run(data, tmp_path, "--backend", "oracle", "--num_trials", "1", "--improved", monkeypatch=monkeypatch) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("backend: oracle [SIMULATED]")
+    assert any(line.startswith("agent: improvements on: critic_terminal, deep_discount") for line in out)
     recs = records(tmp_path)
     assert len(recs) == 12
     assert all(r["success"] and r["env_steps"] <= 20 for r in recs), [(r["name"], r["env_steps"]) for r in recs]
@@ -65,7 +68,7 @@ def test_oracle_wins_every_game_within_20_steps(data, tmp_path, monkeypatch, cap
     assert "SUCCESS: 12" in world and "ACCURACY: 1.0" in world
 
 
-NOISY = ["--backend", "oracle:0.5", "--num_trials", "2", "--num_envs", "6", "--concurrency", "2", "--seed", "3"]
+NOISY = ["--backend", "oracle:0.5", "--num_trials", "2", "--num_envs", "6", "--concurrency", "2", "--seed", "3", "--improved"]
 GAMES = 6
 
 
@@ -100,7 +103,7 @@ def test_noisy_proposer_fails_some_and_their_reflections_reach_trial_1(noisy_run
     results = json.loads((tmp_path / "env_results_trial_1.json").read_text())
     assert sum(r["skip"] for r in results) == GAMES - len(failed)
     world = (tmp_path / "world.log").read_text()
-    assert f"SUCCESS: {GAMES - len(failed)}\n" in world and "***** Trial #1 *****" in world
+    assert f"SUCCESS: {GAMES - len(failed)}\n" in world and "***** Start Trial #1 *****" in world
 
 
 def test_kill_and_resume_gives_the_uninterrupted_results(data, noisy_run, tmp_path):
@@ -145,7 +148,7 @@ def test_unparsable_answers_fall_back_to_the_best_admissible_command(data, tmp_p
     games = AlfWorld()
     usage = Usage()
     llm = ScriptedLLM(_unparsable, usage=usage)
-    settings = TrialSettings(num_trials=1, num_envs=1, use_memory=True, max_steps=2, progress=False)
+    settings = TrialSettings(num_trials=1, num_envs=1, use_memory=True, max_steps=2, progress=False, real_admissible=True)
     run_dir = RunDir(tmp_path, {"test": "fallback"})
     summary = asyncio.run(TrialLoop(run_dir, games, llm, llm, usage, settings).run())
     assert summary["episodes"] == 1 and summary["fallback_steps"] == 2
@@ -192,3 +195,68 @@ def test_speculative_leaves_from_the_config_win_the_same_and_log_their_waste(dat
     extra = sum(r["usage"]["llm_calls"] for r in spec) - sum(r["usage"]["llm_calls"] for r in plain)
     assert extra > 0
     assert "[speculative calls wasted:" in (tmp_path / "spec" / "trial_0.log").read_text()
+
+
+def test_the_original_agent_by_default_wins_every_game_and_logs_as_the_original(data, tmp_path, monkeypatch, capsys):
+    assert run(data, tmp_path, "--backend", "oracle", "--num_trials", "1", monkeypatch=monkeypatch) == 0
+    assert "agent: as the original code; memory off" in capsys.readouterr().out
+    recs = records(tmp_path)
+    assert len(recs) == 12 and all(r["success"] for r in recs), [(r["name"], r["env_steps"]) for r in recs]
+    # The original's prompts: the critic sees "OK." for every command, the world model is the actor.
+    first = recs[0]["trace"][0]["tree"]
+    assert len(first["children"]) == 2 and all(len(c["children"]) == 2 for c in first["children"])
+    world = (tmp_path / "world.log").read_text()
+    assert world.startswith("\n\n***** Start Trial #0 *****\n\nEnvironment #0 Trial #0: SUCCESS\n")
+    assert "\n-----\nSUCCESS: 12\nADDITIONAL SUCCESS: 12\nFAIL: 0\nTOTAL: 12\nACCURACY: 1.0\n-----\n" in world
+    assert world.endswith("***** End Trial #0 *****\n\n")
+    assert not (tmp_path / "reflections.jsonl").exists() or not (tmp_path / "reflections.jsonl").read_text()
+
+
+def _done_at_once(prompt: str, request):
+    """The oracle, except that its critic says the task is done from the start."""
+    if prompt.startswith(CRITIC_HEAD):
+        return "sub-goals: (1) everything. Met: 1. Value: 1/1"
+    return make_rule(0.0)(prompt, request)
+
+
+@pytest.mark.parametrize("critic_terminal", [False, True])
+def test_a_critic_that_says_done_at_the_root_does_not_end_the_episode(data, tmp_path, monkeypatch, critic_terminal):
+    monkeypatch.setenv("ALFWORLD_DATA", str(data))
+    games = AlfWorld()
+    usage = Usage()
+    llm = ScriptedLLM(_done_at_once, usage=usage)
+    settings = TrialSettings(num_trials=1, num_envs=1, max_steps=20, progress=False, critic_terminal=critic_terminal)
+    asyncio.run(TrialLoop(RunDir(tmp_path, {"test": "done"}), games, llm, llm, usage, settings).run())
+    record = records(tmp_path)[0]
+    if critic_terminal:  # our flag: the root is terminal, nothing is played
+        assert record["env_steps"] == 0 and not record["success"]
+        assert record["trace"][0]["info"]["error"] == "the planner returned no action"
+    else:  # as the original: it acts on until the game is won (or 20 steps)
+        assert record["success"] and record["env_steps"] >= 2
+
+
+def test_the_oracle_wins_when_the_task_object_starts_in_a_target_receptacle(tmp_path, monkeypatch):
+    import random
+
+    from rafa_core.alfworld.fewshot import play
+    from rafa_core.alfworld.make_games import make_spec, shipped_logic, write_game
+
+    domain, grammar = (path.read_text(encoding="utf-8") for path in shipped_logic())
+    rng = random.Random("target")
+    spec = make_spec("pick_heat_then_place_in_recep", 491, rng)
+    target = next(rid for kind, rid in spec.receptacles if kind == spec.recep)
+    kind, oid, _ = spec.objects[0]
+    spec.objects[0] = (kind, oid, target)
+    root = tmp_path / "games"
+    assert write_game(spec, root / "json_2.1.1" / "valid_unseen", "T9999", rng, domain, grammar) is not None
+    (root / "logic").mkdir()
+    monkeypatch.setenv("ALFWORLD_DATA", str(root))
+    for name, path in zip(("alfred.pddl", "alfred.twl2"), shipped_logic()):
+        (root / "logic" / name).write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
+    games = AlfWorld()
+    env = games.make_env()
+    try:
+        intro, turns = play(env, 0)  # raises when the scripted player does not win
+    finally:
+        env.close()
+    assert any(t.action.startswith("take ") and spec.recep.lower() in t.action for t in turns)

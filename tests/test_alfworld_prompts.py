@@ -71,13 +71,21 @@ def test_prompts_read_back_to_their_transcript():
              Turn("take mug 1 from countertop 1", "You pick up the mug 1 from the countertop 1.", "Critic: Value: 1/3")]
     for prompt, pending in [
         (actor_prompt("clean", INTRO, turns, ["note one", "note two"], reflection_style=True), ""),
+        (actor_prompt("clean", INTRO, turns, ["note one"], reflection_style=False, pending="go to sinkbasin 1"),
+         "go to sinkbasin 1"),
         (world_prompt("clean", INTRO, turns, "go to sinkbasin 1"), "go to sinkbasin 1"),
-        (critic_prompt("clean", INTRO, turns, []), ""),
+        (critic_prompt("clean", INTRO, turns, [], see_actions=True), ""),
     ]:
         section = read_game_section(prompt)
         assert section.intro == INTRO
         assert [(t.action, t.observation) for t in section.turns] == [(t.action, t.observation) for t in turns]
         assert section.pending == pending
+    # As the original, the critic's transcript shows every command as "OK." (and may answer "OK.").
+    hidden = critic_prompt("clean", INTRO, turns, [])
+    section = read_game_section(hidden)
+    assert [(t.action, t.observation) for t in section.turns] == [("OK.", t.observation) for t in turns]
+    assert "go to countertop 1" not in hidden and prompts.OK_OPTION in hidden
+    assert section.turns[-1].critic == "Critic: Value: 1/3"
     actor = actor_prompt("clean", INTRO, turns, ["note one", "note two"], reflection_style=True)
     assert read_game_section(actor).memory == ["note one", "note two"]
     # The reflection-style example carries a memory too; it is not this game's memory.
@@ -85,6 +93,72 @@ def test_prompts_read_back_to_their_transcript():
     assert "Your memory for the task below:\nTrial 0: note one\nTrial 1: note two" in actor
     assert "Critic: Value: 1/3" in critic_prompt("clean", INTRO, turns, [])
     assert "Critic:" not in actor.split("Here is the game.")[-1]
+
+
+def test_memory_example_replaces_the_last_trace_as_the_original_or_is_added():
+    first, second = prompts.examples("clean")
+    plain = actor_prompt("clean", INTRO, [], [], reflection_style=False)
+    swapped = actor_prompt("clean", INTRO, [], [], reflection_style=True)
+    added = actor_prompt("clean", INTRO, [], [], reflection_style=True, swap_example=False)
+    assert plain.count("Example ") == 2 and swapped.count("Example ") == 1 and added.count("Example ") == 2
+    assert "An example of using memory:" in swapped and "An example of using memory:" in added
+    last_action = second[1][-1].action
+    assert swapped.count(f"> {last_action}\n") == added.count(f"> {last_action}\n") - 1
+
+
+def test_original_candidates_are_the_first_list_and_what_the_transcript_offers():
+    from rafa_core.alfworld.world import original_candidates
+
+    initial = ("go to cabinet 1", "go to cabinet 10", "go to countertop 1", "go to desk 1")
+    assert original_candidates(initial, []) == list(initial)
+    seen = [Turn("go to countertop 1", "You arrive at countertop 1. On the countertop 1, you see a mug 1, and a desklamp 2.")]
+    assert original_candidates(initial, seen)[4:] == ["open countertop 1", "take mug 1 from countertop 1", "use desklamp 2"]
+    held = seen + [Turn("take mug 1 from countertop 1", "You pick up the mug 1 from the countertop 1."),
+                   Turn("go to cabinet 10", "You arrive at cabinet 10. The cabinet 10 is closed.")]
+    # "cabinet 10" is not "cabinet 1"; holding: put it here (in the installed syntax), no takes.
+    move = "move mug 1 to cabinet 10" if prompts.put_syntax() == "move" else "put mug 1 in/on cabinet 10"
+    assert original_candidates(initial, held)[4:] == ["open cabinet 10", move]
+    sink = held + [Turn("go to sinkbasin 1", "Nothing happens."), Turn("go to countertop 1", "You arrive at countertop 1. "
+                                                                        "On the countertop 1, you see a sinkbasin 1.")]
+    assert "clean mug 1 with sinkbasin 1" not in original_candidates(initial, sink)
+    fridge = ("go to fridge 1",)
+    cold = [Turn("take apple 1 from table 1", "You pick up the apple 1 from the table 1."),
+            Turn("go to fridge 1", "You arrive at fridge 1. The fridge 1 is open. In it, you see nothing.")]
+    assert original_candidates(fridge, cold)[1:] == ["open fridge 1", f"{'move' if move.startswith('move') else 'put'} "
+                                                     f"apple 1 {'to' if move.startswith('move') else 'in/on'} fridge 1",
+                                                     "cool apple 1 with fridge 1"]
+
+
+def test_the_oracle_reads_a_critic_history_without_commands_and_says_ok_when_nothing_changed():
+    rule = make_rule(0.0)
+    turns = [Turn("go to countertop 1", "You arrive at countertop 1. On the countertop 1, you see a mug 1."),
+             Turn("take mug 1 from countertop 1", "You pick up the mug 1 from the countertop 1.")]
+    request = type("R", (), {"n": 1, "rng": None})()
+    answer = rule(critic_prompt("clean", INTRO, turns, []), request)
+    assert parse_critic(answer)[1] == pytest.approx(1 / 3)
+    turns[-1].critic = "Critic: " + answer
+    assert rule(critic_prompt("clean", INTRO, turns, []), request) == "OK."
+    assert parse_critic(rule(critic_prompt("clean", INTRO, turns, [], see_actions=True), request))[1] == pytest.approx(1 / 3)
+    feedback = rule(prompts.critic_reflection_prompt(INTRO, turns, []), request)
+    assert "1/3" in feedback and "The critic should give" in feedback
+
+
+def test_the_scripted_player_takes_a_task_object_already_in_a_target_receptacle():
+    intro = INTRO.replace("a clean mug in cabinet", "a clean mug in countertop")
+    steps = [("go to countertop 1", "You arrive at countertop 1. On the countertop 1, you see a mug 1."),
+             ("go to cabinet 1", "You arrive at cabinet 1. The cabinet 1 is closed."),
+             ("open cabinet 1", "You open the cabinet 1. The cabinet 1 is open. In it, you see nothing."),
+             ("go to fridge 1", "You arrive at fridge 1. The fridge 1 is closed."),
+             ("open fridge 1", "You open the fridge 1. The fridge 1 is open. In it, you see nothing."),
+             ("go to sinkbasin 1", "You arrive at sinkbasin 1. On the sinkbasin 1, you see nothing.")]
+    world = World.from_transcript(intro, steps)
+    assert next_command(world) == "go to countertop 1"
+    world = World.from_transcript(intro, steps + [("go to countertop 1", steps[0][1])])
+    assert next_command(world) == "take mug 1 from countertop 1"
+    # A put-two task: one already there counts as placed.
+    two = INTRO.replace("put a clean mug in cabinet", "put two mug in countertop")
+    world = World.from_transcript(two, steps[:1])
+    assert world.placed == ["mug 1"] and world.progress() == (2, 4)
 
 
 def test_every_kind_has_examples_that_win_and_critic_lines_that_agree():
@@ -125,7 +199,8 @@ def test_ranking_by_mean_logprob_then_frequency():
 
 
 def state(**kw) -> AlfState:
-    return AlfState(kind="clean", intro=INTRO, turns=(), admissible=("go to cabinet 1", "go to countertop 1", "help"), **kw)
+    return AlfState(kind="clean", intro=INTRO, turns=(), admissible=("go to cabinet 1", "go to countertop 1", "help"),
+                    initial=("go to cabinet 1", "go to countertop 1"), **kw)
 
 
 def test_proposer_keeps_admissible_ranked_samples_and_pads_to_breadth():
@@ -140,15 +215,53 @@ def test_proposer_keeps_admissible_ranked_samples_and_pads_to_breadth():
 
 
 def test_oracle_rule_answers_each_role():
+    from rafa_core.alfworld.model import ModelConfig
+
     rule = make_rule(0.0)
-    llm = ScriptedLLM(rule)
-    model = AlfWorldModel(llm, [], False, Journal())
-    root = state()
-    assert asyncio.run(model.propose(root))[0] == "go to countertop 1"
-    assert asyncio.run(model.evaluate(root)) == 0.0  # the real root always reports its value
-    child = asyncio.run(model.predict(root, "go to countertop 1"))
-    assert child.turns[-1].observation.startswith("You arrive at countertop 1.")
-    assert asyncio.run(model.evaluate(child)) is None  # imagined, nothing changed
+    for config in (ModelConfig(critic_sees_actions=True, simulator_prompt=True), ModelConfig()):
+        llm = ScriptedLLM(rule)
+        model = AlfWorldModel(llm, [], False, Journal(), config)
+        root = state()
+        assert asyncio.run(model.propose(root))[0] == "go to countertop 1"
+        assert asyncio.run(model.evaluate(root)) == 0.0  # the real root always reports its value
+        child = asyncio.run(model.predict(root, "go to countertop 1"))
+        assert child.turns[-1].observation.startswith("You arrive at countertop 1.")
+        if config.critic_sees_actions:
+            assert asyncio.run(model.evaluate(child)) is None  # imagined, nothing changed
+        else:  # as the original: the critic wrote a line (no earlier one to repeat), so it counts
+            assert asyncio.run(model.evaluate(child)) == 0.0 and child.turns[-1].critic
+
+
+def test_the_world_model_is_the_actors_prompt_with_memory_unless_asked_otherwise():
+    from rafa_core.alfworld.model import ModelConfig
+
+    seen = []
+
+    def rule(prompt, request):
+        seen.append(prompt)
+        return "You arrive at countertop 1. On the countertop 1, you see nothing."
+
+    for config in (ModelConfig(), ModelConfig(simulator_prompt=True)):
+        seen.clear()
+        model = AlfWorldModel(ScriptedLLM(rule), ["the mug is at the cabinet 1"], True, Journal(), config)
+        asyncio.run(model.predict(state(), "go to countertop 1"))
+        (prompt,) = seen
+        if config.simulator_prompt:
+            assert prompt.startswith(prompts.WORLD_HEAD) and "the mug is at the cabinet 1" not in prompt
+        else:
+            assert prompt.startswith(prompts.ACTOR_HEAD) and "Trial 0: the mug is at the cabinet 1" in prompt
+            assert prompt.endswith("> go to countertop 1\n")
+
+
+def test_a_critic_that_says_done_ends_nothing_unless_asked():
+    from rafa_core.alfworld.model import ModelConfig
+
+    for terminal in (False, True):
+        model = AlfWorldModel(ScriptedLLM(lambda p, r: "Met: 1, 2, 3. Value: 3/3"), [], False, Journal(),
+                              ModelConfig(critic_terminal=terminal))
+        root = state()
+        assert asyncio.run(model.evaluate(root)) == 1.0
+        assert model.is_terminal(root) is terminal
 
 
 class SlowLLM(ScriptedLLM):

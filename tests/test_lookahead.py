@@ -59,26 +59,47 @@ def test_tree_shape_and_call_count():
     assert result.actions == ["x", "x"]  # all ties: the earliest path
 
 
-def test_progress_sooner_wins_through_the_discount():
+def test_as_the_original_depth_one_and_leaf_values_both_count_09():
+    # The original discounts a value given at depth d by 0.9 ** min(d, D - 1): with D = 2 the
+    # root x1, depth 1 and the leaves x0.9. Progress at depth 1 and at depth 2 tie, so the
+    # earlier path wins; the root's own value is not discounted.
     values = {(): 0.0, ("y",): 0.5, ("x", "y"): 0.5}
     result = plan(Line(values=values, actions={}), breadth=2, depth=2, discount=0.9)
+    assert result.actions == ["x", "y"] and abs(result.value - 0.45) < 1e-9
+    leaves = [g["score"] for c in result.tree["children"] for g in c["children"]]
+    assert leaves == [0.0, 0.45, 0.45, 0.45]
+    root_only = plan(Line(values={(): 0.5}, actions={}), breadth=2, depth=2)
+    assert abs(root_only.value - 0.5) < 1e-9  # nothing new on the path: the root's value, undiscounted
+    deep = plan(Line(values={(): 0.0, ("x", "x"): 1.0}, actions={}), breadth=2, depth=3)
+    assert abs(deep.value - 0.81) < 1e-9  # depth 2 of 3: 0.9 ** 2
+
+
+def test_progress_sooner_wins_through_the_deep_discount():
+    values = {(): 0.0, ("y",): 0.5, ("x", "y"): 0.5}
+    result = plan(Line(values=values, actions={}), breadth=2, depth=2, discount=0.9, deep_discount=True)
     assert result.actions[0] == "y"  # 0.9 * 0.5 beats 0.81 * 0.5
     assert abs(result.value - 0.45) < 1e-9
 
 
 def test_a_later_bigger_value_can_win():
     values = {(): 0.0, ("x",): 0.3, ("y", "x"): 1.0}
-    result = plan(Line(values=values, actions={}, terminal={("y", "x")}), breadth=2, depth=2, discount=0.9)
+    result = plan(Line(values=values, actions={}, terminal={("y", "x")}), breadth=2, depth=2, discount=0.9,
+                  deep_discount=True)
     assert result.actions == ["y", "x"] and abs(result.value - 0.81) < 1e-9
+    faithful = plan(Line(values=values, actions={}), breadth=2, depth=2, discount=0.9)
+    assert faithful.actions == ["y", "x"] and abs(faithful.value - 0.9) < 1e-9
 
 
 def test_none_keeps_the_most_recent_value_on_the_path():
     # ("x",) says 0.6 then nothing more: its leaves keep 0.9 * 0.6 = 0.54 (not 0.81 * 0.6).
     values = {(): 0.2, ("x",): 0.6, ("y",): None, ("y", "x"): 0.65}
-    result = plan(Line(values=values, actions={}), breadth=2, depth=2, discount=0.9)
+    result = plan(Line(values=values, actions={}), breadth=2, depth=2, discount=0.9, deep_discount=True)
     assert result.actions[0] == "x" and abs(result.value - 0.54) < 1e-9
     leaf_scores = [g["score"] for g in result.tree["children"][0]["children"]]
     assert leaf_scores == [0.54, 0.54]
+    # As the original: the leaf under "y" that says 0.65 (x0.9 = 0.585) beats 0.54.
+    faithful = plan(Line(values=values, actions={}), breadth=2, depth=2, discount=0.9)
+    assert faithful.actions == ["y", "x"] and abs(faithful.value - 0.585) < 1e-9
 
 
 def test_terminal_nodes_are_not_expanded():

@@ -72,7 +72,7 @@ def test_compare_aggregates_seeds_and_keeps_other_configs_apart(runs, capsys):
     tot = [line for line in lines if line.startswith("Game of 24: ToT")]
     assert len(rafa) == 1 and len(tot) == 1
     assert " 2 " in rafa[0] and "±" in rafa[0] and "(k=5 steps)" in rafa[0]
-    assert "(k=3 steps)" in tot[0] and "±" not in tot[0]
+    assert "(k=4 steps)" in tot[0] and "±" not in tot[0]  # --max_step 3: 4 submissions (G2)
     assert "95% confidence interval" in lines[-1]
 
 

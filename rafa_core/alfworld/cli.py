@@ -3,7 +3,10 @@
     python alfworld/run.py --num_trials 11 --num_envs 134 --run_name rafa --use_memory
 
 plus ``--backend`` (actor, world model and critic), ``--reflect_backend``, ``--data``
-(the ALFWorld data root; default ``$ALFWORLD_DATA``), ``--config`` and the shared flags.
+(the ALFWorld data root; default ``$ALFWORLD_DATA``), ``--config``, ``--improved`` and the
+shared flags. By default the agent is the original code's; ``--improved`` turns on every
+improvement of ``trials.IMPROVEMENTS`` (each is also a key of the config's ``rafa:``
+section, which wins over ``--improved``) and memory, unless ``--use_memory false``.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from ..llm.usage import Usage
 from ..runner import RUNTIME_KEYS, RunDir
 from .env import DEFAULT_CONFIG, AlfWorld, require_data_dir
 from .oracle import oracle_llm
-from .trials import TrialLoop, TrialSettings
+from .trials import IMPROVEMENTS, TrialLoop, TrialSettings
 
 # The original ran a completions model with token log-probabilities (text-davinci-003,
 # retired); its closest live successor. Reflections used GPT-4.
@@ -51,8 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num_trials", type=positive_int, default=11, help="trials (default 11)")
     p.add_argument("--num_envs", type=positive_int, default=134, help="games (default 134, the unseen split)")
     p.add_argument("--run_name", default="rafa_alfworld", help="names the default --out directory")
-    p.add_argument("--use_memory", nargs="?", const=True, default=True, type=str2bool,
-                   help="reflections between trials (default on; --use_memory false turns them off)")
+    p.add_argument("--use_memory", nargs="?", const=True, default=None, type=str2bool,
+                   help="reflections between trials (default off, as the original; on with --improved)")
     p.add_argument("--is_resume", nargs="?", const=True, default=False, type=str2bool,
                    help="continue the run in --resume_dir (any run directory resumes by itself)")
     p.add_argument("--resume_dir", default=None, help="the run directory to continue (with --is_resume)")
@@ -66,7 +69,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", default=None, help="YAML config (default alfworld/base_config.yaml)")
     p.add_argument("--progress", nargs="?", const=True, default=True, type=str2bool, help="progress bar (default on)")
     add_shared_flags(p)
+    add_improved_flag(p)
     return p
+
+
+def add_improved_flag(p: argparse.ArgumentParser) -> None:
+    try:
+        p.add_argument("--improved", action="store_true",
+                       help="turn on all of this project's improvements over the original (README: Differences)")
+    except argparse.ArgumentError:  # the shared flags define it already
+        pass
 
 
 def load_config(path: str | None) -> dict[str, Any]:
@@ -107,10 +119,11 @@ def settings_from(args: argparse.Namespace, rafa: dict[str, Any]) -> TrialSettin
         except argparse.ArgumentTypeError:
             raise UserError(f"config rafa.{key} must be true or false, got {value!r}")
 
+    improved = bool(getattr(args, "improved", False))
     return TrialSettings(
         num_trials=args.num_trials,
         num_envs=args.num_envs,
-        use_memory=args.use_memory,
+        use_memory=improved if args.use_memory is None else args.use_memory,
         start_trial=args.start_trial_num,
         max_steps=number("max_steps", 20, int),
         breadth=number("breadth", 2, int),
@@ -121,6 +134,7 @@ def settings_from(args: argparse.Namespace, rafa: dict[str, Any]) -> TrialSettin
         memory_size=number("memory_size", 3, int),
         concurrency=args.concurrency,
         progress=args.progress,
+        **{key: flag(key, improved) for key in IMPROVEMENTS},
     )
 
 
@@ -146,6 +160,9 @@ async def main(argv: list[str] | None = None, default_config: str | Path | None 
     backend = announce_backend(args.backend, ORIGINAL_DEFAULT, args)
     reflect_spec, why = reflect_choice(args, backend)
     print(f"reflect backend: {reflect_spec}{' [SIMULATED]' if reflect_spec.startswith(('oracle', 'replay')) else ''} ({why})", flush=True)
+    on = [key for key in IMPROVEMENTS if getattr(settings, key)]
+    print(f"agent: {'improvements on: ' + ', '.join(on) if on else 'as the original code'}; "
+          f"memory {'on' if settings.use_memory else 'off'}", flush=True)
     seed_everything(args.seed)
 
     out = Path(args.resume_dir if (args.is_resume and args.resume_dir) else args.out or Path("runs") / "alfworld" / args.run_name)

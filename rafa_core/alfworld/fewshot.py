@@ -3,8 +3,9 @@
     python -m rafa_core.alfworld.fewshot
 
 Two traces per task kind, played through the real engine by ``oracle.next_command``, with
-a critic line after each observation that changes progress, and one example reflection
-per kind (written from a trace cut in half). Uses a seed no test or run uses for its games.
+a critic line after each observation that changes progress, one example reflection per
+kind (written from a trace cut in half), and three corrected-critic reflections (the
+original's kind, on three kinds' halved traces). Uses a seed no test or run uses for its games.
 """
 
 from __future__ import annotations
@@ -15,12 +16,13 @@ import tempfile
 from pathlib import Path
 
 from .make_games import make_games
-from .oracle import critic_line, next_command, reflection_text
+from .oracle import critic_feedback, critic_line, next_command, reflection_text
 from .prompts import Turn
 from .world import World
 
 FEWSHOT_SEED = 7
 PER_KIND = 2
+CRITIC_REFLECTION_KINDS = ("clean", "puttwo", "heat")  # the original's three examples span kinds too
 
 
 def play(env, index: int, max_steps: int = 25) -> tuple[str, list[Turn]]:
@@ -61,7 +63,21 @@ def build() -> dict:
             world = World.from_transcript(ex["intro"], [(t["action"], t["observation"]) for t in ex["turns"]])
             out[f"{kind}_reflection"] = [{"text": reflection_text(world, half)}]
         env.close()
+    out["critic_reflections"] = critic_reflections(out)
     return out
+
+
+def critic_reflections(data: dict) -> list[dict]:
+    """Failed attempts (the first trace of a kind, cut in half, critic lines kept) and the
+    corrected critic written about each."""
+    shots = []
+    for kind in CRITIC_REFLECTION_KINDS:
+        ex = data[kind][0]
+        half = ex["turns"][: max(1, len(ex["turns"]) // 2)]
+        world = World.from_transcript(ex["intro"], [(t["action"], t["observation"]) for t in half])
+        turns = [Turn(t["action"], t["observation"], t.get("critic")) for t in half]
+        shots.append({"intro": ex["intro"], "turns": half, "text": critic_feedback(world, turns)})
+    return shots
 
 
 def main() -> None:

@@ -1,14 +1,23 @@
 """The LLM-backed ALFWorld model the look-ahead searches over: proposer, world model, critic.
 
+By default every part is what the original code did (``alfworld_trial_wv.py``); each of our
+improvements is a ``ModelConfig`` flag (``--improved`` turns them all on).
+
 - ``propose``: 6 samples at temperature 1.0 with token log-probabilities, ranked by mean
-  token log-probability; only admissible commands are kept (the engine's list at the real
-  state, commands derived from the transcript at imagined states), then padded up to the
-  breadth with the admissible commands closest to what was sampled. When no sample is
-  admissible the step falls back to the closest admissible command, and says so.
-- ``predict``: the world model writes the next observation (greedy, one line).
-- ``evaluate``: the critic writes a line with the sub-goals and a value k/N; the line is
-  kept in the critic's history when the value changed. An answer without a value means
-  "no change" (logged).
+  token log-probability; only candidate commands are kept, then padded up to the breadth
+  with the candidates closest to what was sampled (when no sample is a candidate the step
+  falls back to the closest one, and says so). The candidates are the state's
+  ``admissible``: as the original, the game's first admissible list (without its last two
+  entries) plus commands read off the transcript (``world.original_candidates``); with
+  ``real_admissible`` the engine's list at the real state and ``World.candidates`` at
+  imagined ones.
+- ``predict``: the next observation, greedy, one line: the actor's prompt (memory included)
+  continued after "> command", as the original; ``simulator_prompt``: a dedicated prompt.
+- ``evaluate``: the critic's next line. As the original, its transcript shows each command as
+  "OK." and it may answer "OK." (no new value); every critic line it writes is kept in the
+  critic's history. ``critic_sees_actions``: commands shown, a line always asked for, kept
+  only when its value changed. The critic never ends anything unless ``critic_terminal``
+  (a value of 1 then makes the node terminal, at the real root too).
 """
 
 from __future__ import annotations
@@ -20,8 +29,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..llm.base import BaseLLM, Completion
-from .prompts import Turn, actor_prompt, critic_prompt, parse_action, parse_critic, parse_observation, world_prompt
-from .world import World
+from .prompts import (
+    Turn,
+    actor_prompt,
+    critic_prompt,
+    is_no_critic,
+    parse_action,
+    parse_critic,
+    parse_observation,
+    world_prompt,
+)
+from .world import World, original_candidates
 
 HIDDEN_COMMANDS = {"help"}  # its answer is a page of text that helps no plan
 
@@ -35,6 +53,7 @@ class AlfState:
     intro: str
     turns: tuple[Turn, ...]
     admissible: tuple[str, ...]
+    initial: tuple[str, ...] = ()  # the game's first admissible list without its last two entries
     imagined: int = 0  # how many of the last turns are imagined
     path_value: float | None = None  # most recent critic value on the path
     done: bool = False
@@ -62,10 +81,16 @@ class ModelConfig:
     samples: int = 6
     temperature: float = 1.0
     breadth: int = 2
-    action_tokens: int = 32
-    observation_tokens: int = 80
-    critic_tokens: int = 96
+    action_tokens: int = 100  # the original's cap for every call
+    observation_tokens: int = 100
+    critic_tokens: int = 100
     max_steps: int | None = None  # the episode's step limit: no prefetch for a plan that will not come
+    # Improvements over the original (all off by default; --improved turns them on):
+    critic_terminal: bool = False  # a critic value of 1 ends the branch (at the real root: the episode)
+    simulator_prompt: bool = False  # world model: a dedicated prompt, no memory
+    critic_sees_actions: bool = False  # critic: commands shown, always a line, kept when the value changes
+    real_admissible: bool = False  # candidates: the engine's list at real states, World.candidates imagined
+    swap_example: bool = True  # the memory example replaces the last plain trace (False: added as a third)
 
 
 @dataclass
@@ -141,7 +166,8 @@ class AlfWorldModel:
     # -- proposer -------------------------------------------------------------------------
     def _proposer_request(self, state: AlfState) -> tuple[str, dict[str, Any]]:
         cfg = self.config
-        prompt = actor_prompt(state.kind, state.intro, list(state.turns), self.reflections, self.reflection_style)
+        prompt = actor_prompt(state.kind, state.intro, list(state.turns), self.reflections, self.reflection_style,
+                              swap_example=cfg.swap_example)
         return prompt, {"n": cfg.samples, "temperature": cfg.temperature, "max_tokens": cfg.action_tokens, "logprobs": True}
 
     def prefetch(self, state: AlfState) -> None:
@@ -185,7 +211,11 @@ class AlfWorldModel:
 
     # -- world model ----------------------------------------------------------------------
     async def predict(self, state: AlfState, action: str) -> AlfState:
-        prompt = world_prompt(state.kind, state.intro, list(state.turns), action)
+        if self.config.simulator_prompt:
+            prompt = world_prompt(state.kind, state.intro, list(state.turns), action)
+        else:
+            prompt = actor_prompt(state.kind, state.intro, list(state.turns), self.reflections, self.reflection_style,
+                                  swap_example=self.config.swap_example, pending=action)
         answer = (await self.journal.ask(self.llm, prompt, n=1, temperature=0.0, max_tokens=self.config.observation_tokens))[0]
         observation = parse_observation(answer.text)
         notes = []
@@ -193,12 +223,17 @@ class AlfWorldModel:
             observation = "Nothing happens."
             notes.append("world model: empty answer, assumed 'Nothing happens.'")
         turns = state.turns + (Turn(action, observation),)
-        world = World.from_transcript(state.intro, [(t.action, t.observation) for t in turns])
+        if self.config.real_admissible:
+            world = World.from_transcript(state.intro, [(t.action, t.observation) for t in turns])
+            admissible = tuple(world.candidates())
+        else:
+            admissible = tuple(original_candidates(state.initial, list(turns)))
         return AlfState(
             kind=state.kind,
             intro=state.intro,
             turns=turns,
-            admissible=tuple(world.candidates()),
+            admissible=admissible,
+            initial=state.initial,
             imagined=state.imagined + 1,
             path_value=state.path_value,
             notes=notes,
@@ -206,14 +241,22 @@ class AlfWorldModel:
 
     # -- critic ---------------------------------------------------------------------------
     async def evaluate(self, state: AlfState) -> float | None:
-        prompt = critic_prompt(state.kind, state.intro, list(state.turns), self.reflections)
-        answer = (await self.journal.ask(self.llm, prompt, n=1, temperature=0.0, max_tokens=self.config.critic_tokens))[0]
+        cfg = self.config
+        prompt = critic_prompt(state.kind, state.intro, list(state.turns), self.reflections,
+                               see_actions=cfg.critic_sees_actions)
+        answer = (await self.journal.ask(self.llm, prompt, n=1, temperature=0.0, max_tokens=cfg.critic_tokens))[0]
+        if not cfg.critic_sees_actions and is_no_critic(answer.text):
+            # "OK.": no new critic line; the real root keeps the last real value.
+            return state.path_value if not state.imagined else None
         line, value = parse_critic(answer.text)
         if value is None:
             state.notes.append(f"critic: no value k/N in {answer.text.strip()[:60]!r}; keeping the previous value")
             return state.path_value if not state.imagined else None
-        state.done = value >= 1.0
+        if cfg.critic_terminal:
+            state.done = value >= 1.0
         changed = value != state.path_value
+        if not cfg.critic_sees_actions:  # as the original: every critic line written is a new value
+            changed = True
         if changed and state.turns:
             state.turns[-1].critic = line
         state.path_value = value

@@ -8,9 +8,12 @@ careful player would, from the transcript alone (no hidden game state):
   probability: every sample is a wrong command (or a sentence that is no command).
   Each reflection in the prompt's memory halves the confusion, and places the memory
   names are searched first -- so memory helps, as it should.
-- world model: the game's answer, predicted from what the transcript has shown.
-- critic: sub-goals met so far, ``k/N``.
-- reflection: where the objects were seen, and a plan.
+- world model: the game's answer, predicted from what the transcript has shown (asked with
+  the world model's own prompt, or with the actor's prompt continued after "> command").
+- critic: sub-goals met so far, ``k/N``; "OK." when the prompt allows it and the last
+  critic line already says so.
+- reflection: where the objects were seen, and a plan (or a corrected critic, when asked
+  for one as the original did).
 """
 
 from __future__ import annotations
@@ -20,7 +23,19 @@ import re
 from ..llm.base import BaseLLM, Completion
 from ..llm.registry import BackendOptions
 from ..llm.scripted import ScriptedRequest, oracle_backend
-from .prompts import ACTOR_HEAD, CRITIC_HEAD, REFLECT_HEAD, WORLD_HEAD, GameSection, Turn, read_game_section
+from .prompts import (
+    ACTOR_HEAD,
+    CRITIC_HEAD,
+    FEEDBACK_MARK,
+    HIDDEN_ACTION,
+    OK_OPTION,
+    REFLECT_HEAD,
+    WORLD_HEAD,
+    GameSection,
+    Turn,
+    parse_critic,
+    read_game_section,
+)
 from .world import APPLIANCES, VERBS, World, kind_of
 
 SAMPLE_LOGPROB = -0.05  # per token, for the player's command
@@ -79,15 +94,15 @@ def at_open(world: World, recep: str, command: str) -> str:
 
 
 def fetch(world: World, hints: list[str] | None) -> str:
-    """Go to a seen task object and take it; else search."""
+    """Go to a seen task object and take it; else search. One already in a receptacle of the
+    target type is taken last (a clean / heat / cool task still needs it treated)."""
     task = world.task
     assert task is not None
-    for recep, items in world.contents.items():
-        if kind_of(recep) == task.target:
-            continue
-        for item in items:
-            if world.is_task_object(item) and item not in world.placed:
-                return at_open(world, recep, f"take {item} from {recep}")
+    seen = [(recep, item) for recep, items in world.contents.items() for item in items
+            if world.is_task_object(item) and item not in world.placed]
+    seen.sort(key=lambda found: kind_of(found[0]) == task.target)
+    for recep, item in seen:
+        return at_open(world, recep, f"take {item} from {recep}")
     return search(world, hints)
 
 
@@ -157,7 +172,7 @@ def reflection_text(world: World, turns: list[Turn]) -> str:
     if task is not None:
         for recep, items in world.contents.items():
             seen += [f"The {i} is at the {recep}." for i in items if world.is_task_object(i) or kind_of(i) == task.lamp]
-    wasted = [t.action for t in turns if t.observation.startswith("Nothing happens")]
+    wasted = [t for t in turns if t.observation.startswith("Nothing happens")]
     parts = [f"I used {len(turns)} steps without finishing."]
     if wasted:
         parts.append(f"{len(wasted)} commands did nothing.")
@@ -165,6 +180,19 @@ def reflection_text(world: World, turns: list[Turn]) -> str:
     if task is not None:
         parts.append("Next time I go there first and finish: " + "; ".join(task.subgoals) + ".")
     return " ".join(parts)
+
+
+def critic_feedback(world: World, turns: list[Turn]) -> str:
+    """A corrected critic for the next attempt (the original's kind of reflection)."""
+    met, total = world.progress()
+    last = next((t.critic for t in reversed(turns) if t.critic), None)
+    said = f"my last critic line said {parse_critic(last)[0].split('Value:')[-1].strip() or 'nothing'}" if last else \
+        "I wrote no critic line after the start"
+    task = world.task
+    goals = task.subgoals if task else ["finish the task"]
+    plan = "; ".join(f"{k}/{total} after I {g}" for k, g in enumerate(goals, 1))
+    return (f"In this attempt {said} and I reached {met}/{total} by the end. "
+            f"{reflection_text(world, turns)} The critic should give {plan}.")
 
 
 # -- the rule -------------------------------------------------------------------------------------
@@ -185,6 +213,8 @@ def make_rule(error_rate: float = 0.0):
     def rule(prompt: str, request: ScriptedRequest):
         section = read_game_section(prompt)
         world = world_of(section)
+        if prompt.startswith(ACTOR_HEAD) and section.pending:  # the actor's prompt as the world model
+            return predict_observation(world, section.pending)
         if prompt.startswith(ACTOR_HEAD):
             good = next_command(world, memory_hints(section.memory))
             rate = error_rate * (0.5 ** len(section.memory))
@@ -195,7 +225,13 @@ def make_rule(error_rate: float = 0.0):
         if prompt.startswith(WORLD_HEAD):
             return predict_observation(world, section.pending)
         if prompt.startswith(CRITIC_HEAD):
-            return critic_line(world)[len("Critic: "):]
+            line = critic_line(world)
+            last = next((t.critic for t in reversed(section.turns) if t.critic), None)
+            if OK_OPTION in prompt and last and parse_critic(last)[1] == parse_critic(line)[1]:
+                return HIDDEN_ACTION
+            return line[len("Critic: "):]
+        if prompt.startswith(REFLECT_HEAD) and prompt.rstrip().endswith(FEEDBACK_MARK):
+            return critic_feedback(world, section.turns)
         if prompt.startswith(REFLECT_HEAD):
             return reflection_text(world, section.turns)
         return "look"

@@ -79,10 +79,13 @@ def command_list() -> str:
 
 
 # -- transcripts ----------------------------------------------------------------------------
-def render(intro: str, turns: list[Turn], critic: bool = False) -> str:
+HIDDEN_ACTION = "OK."  # what the original's critic history shows in place of each action
+
+
+def render(intro: str, turns: list[Turn], critic: bool = False, hide_actions: bool = False) -> str:
     lines = [intro.strip()]
     for turn in turns:
-        lines += [f"> {turn.action}", turn.observation]
+        lines += [f"> {HIDDEN_ACTION if hide_actions else turn.action}", turn.observation]
         if critic and turn.critic:
             lines.append(turn.critic)
     return "\n".join(lines)
@@ -107,10 +110,12 @@ def example_reflection(kind: str) -> str:
     return _fewshot()[f"{kind}_reflection"][0]["text"]
 
 
-def _example_block(kind: str, critic: bool) -> str:
+def _example_block(kind: str, critic: bool, hide_actions: bool = False, swap_last: bool = False) -> str:
+    """The kind's traces; ``swap_last``: the last one is given as the memory example instead."""
+    traces = examples(kind)[:-1] if swap_last else examples(kind)
     blocks = [
-        f"Example {i}:\n{in_installed_syntax(render(intro, turns, critic=critic))}"
-        for i, (intro, turns) in enumerate(examples(kind), 1)
+        f"Example {i}:\n{in_installed_syntax(render(intro, turns, critic=critic, hide_actions=hide_actions))}"
+        for i, (intro, turns) in enumerate(traces, 1)
     ]
     return "\n\n".join(blocks)
 
@@ -132,20 +137,29 @@ def _reflection_style_example(kind: str) -> str:
     )
 
 
-# -- the four prompts ---------------------------------------------------------------------------
-def actor_prompt(kind: str, intro: str, turns: list[Turn], reflections: list[str], reflection_style: bool) -> str:
+# -- the prompts ------------------------------------------------------------------------------
+def actor_prompt(kind: str, intro: str, turns: list[Turn], reflections: list[str], reflection_style: bool,
+                 swap_example: bool = True, pending: str | None = None) -> str:
+    """The actor's prompt; with ``pending`` (a command) it asks for the game's answer to it:
+    the original's world model was this same prompt continued after "> command".
+
+    ``reflection_style``: from trial 1 on, an example of a memory being used. As the original,
+    it replaces the last plain trace (``swap_example``); otherwise it is added as a third."""
+    game = in_installed_syntax(render(intro, turns))
+    ending = f"{game}\n> {pending}\n" if pending is not None else f"{game}\n>"
     return (
         f"{ACTOR_HEAD} Each turn you type one command and the game answers.\n"
         f"Commands: {command_list()}.\n"
-        "Answer with the next command only, on one line.\n\n"
-        f"{_example_block(kind, critic=False)}\n\n"
+        "Continue the game by exactly one line: after \">\" the next command, after a command the game's answer.\n\n"
+        f"{_example_block(kind, critic=False, swap_last=reflection_style and swap_example)}\n\n"
         f"{_reflection_style_example(kind) if reflection_style else ''}"
         f"{memory_block(reflections)}"
-        f"{GAME_MARK}\n{in_installed_syntax(render(intro, turns))}\n>"
+        f"{GAME_MARK}\n{ending}"
     )
 
 
 def world_prompt(kind: str, intro: str, turns: list[Turn], action: str) -> str:
+    """A dedicated simulator prompt without memory (an improvement: ``simulator_prompt``)."""
     return (
         f"{WORLD_HEAD} Given the transcript and the player's next command, write the game's "
         "answer: one line, nothing else. A command that cannot be done gets \"Nothing happens.\"\n\n"
@@ -154,19 +168,29 @@ def world_prompt(kind: str, intro: str, turns: list[Turn], action: str) -> str:
     )
 
 
-def critic_prompt(kind: str, intro: str, turns: list[Turn], reflections: list[str]) -> str:
+OK_OPTION = 'or "OK." when progress did not change'
+
+
+def critic_prompt(kind: str, intro: str, turns: list[Turn], reflections: list[str], see_actions: bool = False) -> str:
+    """The critic's prompt. By default as the original: the transcript shows every command as
+    "OK." and the critic may answer "OK." (no new critic line). ``see_actions`` (an
+    improvement) shows the commands and always asks for a line."""
+    hide = not see_actions
+    ask = (f'Write the critic line for the last observation, starting with "Critic:", {OK_OPTION}.\n' if hide
+           else 'Write the critic line for the last observation, starting with "Critic:".\nCritic:')
     return (
         f"{CRITIC_HEAD} A task splits into sub-goals. After an observation that changes progress, "
         "a critic line names the sub-goals, says which are met, and gives the value k/N "
         "(k of the N sub-goals met).\n\n"
-        f"{_example_block(kind, critic=True)}\n\n"
+        f"{_example_block(kind, critic=True, hide_actions=hide)}\n\n"
         f"{memory_block(reflections)}"
-        f"{GAME_MARK}\n{in_installed_syntax(render(intro, turns, critic=True))}\n"
-        "Write the critic line for the last observation, starting with \"Critic:\".\nCritic:"
+        f"{GAME_MARK}\n{in_installed_syntax(render(intro, turns, critic=True, hide_actions=hide))}\n"
+        f"{ask}"
     )
 
 
 def reflection_prompt(kind: str, intro: str, turns: list[Turn], earlier: list[str]) -> str:
+    """A plan from the failed actions and observations (an improvement: ``plan_reflections``)."""
     ex_intro, ex_turns = examples(kind)[-1]
     failed = render(ex_intro, ex_turns[: max(1, len(ex_turns) // 2)])
     return (
@@ -178,6 +202,31 @@ def reflection_prompt(kind: str, intro: str, turns: list[Turn], earlier: list[st
         f"{memory_block(earlier)}"
         f"{GAME_MARK}\n{in_installed_syntax(render(intro, turns))}\n"
         "STATUS: FAIL (ran out of steps)\nPlan:"
+    )
+
+
+FEEDBACK_MARK = "Feedback on the critic:"
+
+
+def critic_reflection_prompt(intro: str, turns: list[Turn], earlier: list[str]) -> str:
+    """As the original: reflect on the failed *critic history* (commands shown as "OK.",
+    critic lines kept), with three examples, and write a corrected critic for next time."""
+    shots = []
+    for ex in _fewshot()["critic_reflections"]:
+        ex_turns = [Turn(t["action"], t["observation"], t.get("critic")) for t in ex["turns"]]
+        shots.append(f"{in_installed_syntax(render(ex['intro'], ex_turns, critic=True, hide_actions=True))}\n"
+                     f"STATUS: FAIL\n{FEEDBACK_MARK} {ex['text']}")
+    examples_text = "\n\n".join(shots)
+    return (
+        f"{REFLECT_HEAD} Below is the critic's record of it: the observations, each command shown as "
+        "\"OK.\", and the critic lines. Do not retell the game; find where the critic went wrong and "
+        "write a short, corrected critic for the next attempt at the same task, naming the critic "
+        f"lines it should have written and what you learned about where things are. Answer after \"{FEEDBACK_MARK}\". "
+        "Three examples:\n\n"
+        f"{examples_text}\n\n"
+        f"{memory_block(earlier)}"
+        f"{GAME_MARK}\n{in_installed_syntax(render(intro, turns, critic=True, hide_actions=True))}\n"
+        f"STATUS: FAIL\n{FEEDBACK_MARK}"
     )
 
 
@@ -212,7 +261,7 @@ def read_game_section(prompt: str) -> GameSection:
         if line.startswith(">"):
             action = line[1:].strip()
             obs = lines[i + 1] if i + 1 < len(lines) and not lines[i + 1].startswith(">") else None
-            if obs is None or obs.startswith(("Critic:", "Write the critic", "STATUS:")):
+            if obs is None or obs.startswith(("Critic:", "Write the critic", "STATUS:", "Continue the game")):
                 pending = action
                 i += 1
                 continue
@@ -271,8 +320,17 @@ def parse_critic(text: str) -> tuple[str, float | None]:
     return line, k / n
 
 
-def parse_reflection(text: str) -> str:
+def is_no_critic(text: str) -> bool:
+    """The critic's "OK.": progress did not change, no critic line."""
+    return first_line(text).lower().rstrip(".!").strip() in {"ok", "> ok"}
+
+
+def parse_reflection(text: str, first_paragraph: bool = True) -> str:
+    """A reflection on one line (memory lines are ``Trial i: ...``). ``first_paragraph``:
+    keep only the first paragraph, at most 600 characters (with plan reflections); the
+    original kept the whole answer (at most 256 tokens)."""
     text = (text or "").strip()
-    text = re.sub(r"^plan\s*:\s*", "", text, flags=re.IGNORECASE)
-    # One paragraph: the memory is prepended to every later prompt of the game.
-    return " ".join(text.split("\n\n")[0].split())[:600]
+    text = re.sub(r"^(?:plan|feedback on the critic|failure feedback)\s*:\s*", "", text, flags=re.IGNORECASE)
+    if first_paragraph:
+        return " ".join(text.split("\n\n")[0].split())[:600]
+    return " ".join(text.split())

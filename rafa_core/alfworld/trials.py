@@ -2,7 +2,9 @@
 
 Trial ``t`` plays every game not solved in an earlier trial (solved games are not replayed
 but still count). After the trial, every game that failed gets a reflection from the
-reflection model — given the failed transcript and up to the last three earlier
+reflection model — given the failed critic history (as the original: commands shown as
+"OK.", critic lines kept; it writes a corrected critic) or, with ``plan_reflections``, the
+failed actions and observations (it writes a plan), and up to the last three earlier
 reflections — and the last three reflections are prepended ("your memory for the task") to
 that game's prompts in later trials.
 
@@ -29,7 +31,8 @@ from ..runner import JsonlLog, RunDir, Runner, summarize, write_json_atomic
 from ..search.lookahead import LookaheadPlanner
 from .env import AlfWorld, AlfWorldEnv
 from .model import AlfState, AlfWorldModel, Journal, ModelConfig, last_critic_value
-from .prompts import Turn, parse_reflection, reflection_prompt
+from .prompts import Turn, critic_reflection_prompt, parse_reflection, reflection_prompt
+from .world import original_candidates
 
 
 @dataclass
@@ -45,11 +48,42 @@ class TrialSettings:
     speculative_leaves: bool = False  # prefetch every leaf's proposals (faster, wastes calls)
     samples: int = 6
     memory_size: int = 3
-    action_tokens: int = 32
-    observation_tokens: int = 80
-    critic_tokens: int = 96
+    action_tokens: int | None = None  # token caps: 100 each as the original (32 / 80 / 96 with short_answers)
+    observation_tokens: int | None = None
+    critic_tokens: int | None = None
     concurrency: int = 1
     progress: bool = True
+    # Improvements over the original (off by default; --improved turns them all on). Each is
+    # a key of the config's ``rafa:`` section.
+    critic_terminal: bool = False  # A1: a critic value of 1 ends a branch, at the real root the episode
+    deep_discount: bool = False  # A2: discount ** depth (the original: ** min(depth, D - 1))
+    simulator_prompt: bool = False  # A3: the world model's own prompt, without the memory
+    real_admissible: bool = False  # A4: the engine's admissible commands at every real state
+    critic_sees_actions: bool = False  # A6: the critic sees the commands and always writes a line
+    plan_reflections: bool = False  # A8: reflect on actions + observations and write a plan
+    short_answers: bool = False  # A9: token caps 32 / 80 / 96 (the original: 100 for each)
+    add_memory_example: bool = False  # A11: the memory example as a third trace, only with memory
+
+    def model_config(self) -> ModelConfig:
+        short = self.short_answers
+        return ModelConfig(samples=self.samples, breadth=self.breadth, max_steps=self.max_steps,
+                           action_tokens=self.action_tokens or (32 if short else 100),
+                           observation_tokens=self.observation_tokens or (80 if short else 100),
+                           critic_tokens=self.critic_tokens or (96 if short else 100), critic_terminal=self.critic_terminal,
+                           simulator_prompt=self.simulator_prompt, critic_sees_actions=self.critic_sees_actions,
+                           real_admissible=self.real_admissible, swap_example=not self.add_memory_example)
+
+    def memory_example(self, trial: int) -> bool:
+        """Whether the actor's prompt shows the memory example: from trial 1 on, as the original
+        (even without memory); with ``add_memory_example`` only when memory is on."""
+        if self.add_memory_example:
+            return trial > 0 and self.use_memory
+        return trial > 0
+
+
+# The improvements --improved turns on (the config keys above).
+IMPROVEMENTS = ("critic_terminal", "deep_discount", "simulator_prompt", "real_admissible",
+                "critic_sees_actions", "plan_reflections", "short_answers", "add_memory_example")
 
 
 @dataclass
@@ -57,18 +91,26 @@ class EpisodeContext:
     """The real history of one episode, turned into the planner's root state each step."""
 
     env: AlfWorldEnv
+    real_admissible: bool = False
     intro: str = ""
+    initial: tuple[str, ...] = ()  # the first admissible list without its last two entries
     turns: list[Turn] = field(default_factory=list)
 
     def state(self, obs: str, memory: Memory) -> AlfState:
         if not self.intro:
             self.intro = obs
+            self.initial = tuple(self.env.admissible[:-2])
         assert self.env.game is not None
+        if self.real_admissible:
+            admissible = tuple(self.env.admissible)
+        else:
+            admissible = tuple(original_candidates(self.initial, self.turns))
         return AlfState(
             kind=self.env.game.kind,
             intro=self.intro,
             turns=tuple(self.turns),
-            admissible=tuple(self.env.admissible),
+            admissible=admissible,
+            initial=self.initial,
             path_value=last_critic_value(self.turns),
         )
 
@@ -108,7 +150,8 @@ class TrialLoop:
         )
         self.reflections = JsonlLog(run_dir.file("reflections.jsonl"))
         self.planner = LookaheadPlanner(breadth=settings.breadth, depth=settings.depth, discount=settings.discount,
-                                        speculative_leaves=settings.speculative_leaves)
+                                        speculative_leaves=settings.speculative_leaves,
+                                        deep_discount=settings.deep_discount)
 
     # -- what is known so far ---------------------------------------------------------------
     def records(self, trial: int) -> dict[int, dict[str, Any]]:
@@ -161,15 +204,13 @@ class TrialLoop:
             memory.add_reflection(text)
         journal = Journal()
         env = self.games.make_env()
-        context = EpisodeContext(env)
         s = self.settings
-        config = ModelConfig(samples=s.samples, breadth=s.breadth, action_tokens=s.action_tokens,
-                             observation_tokens=s.observation_tokens, critic_tokens=s.critic_tokens,
-                             max_steps=s.max_steps)
+        context = EpisodeContext(env, real_admissible=s.real_admissible)
+        config = s.model_config()
         agent = RAFAAgent(
             planner=self.planner,
             make_model=lambda mem: AlfWorldModel(
-                llm, mem.recent_reflections(self.settings.memory_size), trial > 0 and self.settings.use_memory, journal, config
+                llm, mem.recent_reflections(s.memory_size), s.memory_example(trial), journal, config
             ),
             state_of=context.state,
             learn=context.learn,
@@ -202,14 +243,20 @@ class TrialLoop:
     async def reflect(self, trial: int) -> None:
         done = {(r["trial"], r["game"]) for r in self.reflections.records}
         failed = [(z, r) for z, r in sorted(self.records(trial).items()) if not r.get("success") and (trial, z) not in done]
+        plans = self.settings.plan_reflections
 
         async def one(game: int, record: dict[str, Any]) -> None:
             transcript = record["transcript"]
-            turns = [Turn(t["action"], t["observation"]) for t in transcript["turns"]]
-            prompt = reflection_prompt(record["task_type"], transcript["intro"], turns, self.memory_of(game, trial + 1))
+            earlier = self.memory_of(game, trial + 1)
+            if plans:
+                turns = [Turn(t["action"], t["observation"]) for t in transcript["turns"]]
+                prompt = reflection_prompt(record["task_type"], transcript["intro"], turns, earlier)
+            else:
+                turns = [Turn(t["action"], t["observation"], t.get("critic")) for t in transcript["turns"]]
+                prompt = critic_reflection_prompt(transcript["intro"], turns, earlier)
             with labels(episode=f"{trial}:{game}", role=REFLECTION):
                 answer = (await self.reflect_llm.generate(prompt, n=1, temperature=0.0, max_tokens=256))[0]
-            text = parse_reflection(answer.text) or "I ran out of steps; next time I search systematically and finish each sub-goal."
+            text = parse_reflection(answer.text, first_paragraph=plans) or NO_REFLECTION
             self.reflections.append({"trial": trial, "game": game, "text": text})
 
         await asyncio.gather(*(one(z, r) for z, r in failed))
@@ -247,7 +294,7 @@ class TrialLoop:
         blocks, before = [], set()
         for t in range(last_trial + 1):
             solved = self.solved_by(t)
-            blocks.append(world_block(t, len(solved), len(solved - before), self.num_envs))
+            blocks.append(world_block(t, [z in solved for z in range(self.num_envs)], len(solved - before)))
             before = solved
         self.run_dir.file("world.log").write_text("".join(blocks), encoding="utf-8")
 
@@ -276,11 +323,19 @@ class TrialLoop:
         )
 
 
-def world_block(trial: int, successes: int, additional: int, total: int) -> str:
+NO_REFLECTION = "I ran out of steps; next time I search systematically and finish each sub-goal."
+
+
+def world_block(trial: int, solved: list[bool], additional: int) -> str:
+    """One trial of ``world.log``, laid out as the original's: a line per game (a game solved
+    earlier is a SUCCESS again), then the cumulative counts."""
+    total, successes = len(solved), sum(solved)
     accuracy = round(successes / total, 2) if total else 0.0
+    games = "".join(f"Environment #{z} Trial #{trial}: {'SUCCESS' if ok else 'FAIL'}\n" for z, ok in enumerate(solved))
     return (
-        f"***** Trial #{trial} *****\n-----\nSUCCESS: {successes}\nADDITIONAL SUCCESS: {additional}\n"
-        f"FAIL: {total - successes}\nTOTAL: {total}\nACCURACY: {accuracy}\n-----\n\n"
+        f"\n\n***** Start Trial #{trial} *****\n\n{games}"
+        f"\n-----\nSUCCESS: {successes}\nADDITIONAL SUCCESS: {additional}\nFAIL: {total - successes}\n"
+        f"TOTAL: {total}\nACCURACY: {accuracy}\n-----\n\n\n***** End Trial #{trial} *****\n\n"
     )
 
 

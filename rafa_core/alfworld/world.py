@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from .prompts import HIDDEN_ACTION, put_syntax
+
 # Short names of the six task types (the prefixes of the game folders map onto them).
 TASK_PREFIXES = {
     "pick_and_place": "put",
@@ -136,6 +138,8 @@ class World:
         low = obs.lower()
         if low.startswith("nothing happens"):
             return
+        if action == HIDDEN_ACTION.lower():  # a critic history: read the command off its answer
+            action = implied_action(low)
         if action.startswith("go to ") and low.startswith("you arrive at"):
             self.location = action[len("go to "):].strip()
             if self.location not in self.visited:
@@ -159,6 +163,10 @@ class World:
         m = _SEE.search(low)
         if m and (f"on the {here}" in low or f"the {here} is open" in low):
             self.contents[here] = parse_list(m.group(1))
+            task = self.task
+            if task and task.kind in ("put", "puttwo") and kind_of(here) == task.target:
+                # already where the task wants it: it counts (a treated one would still need treating)
+                self.placed += [o for o in self.contents[here] if self.is_task_object(o) and o not in self.placed]
 
     def _read_effect(self, low: str) -> None:
         m = re.match(r"you pick up the (.+?) from the (.+?)\.", low)
@@ -234,3 +242,60 @@ class World:
         if self.holding:
             out.append(f"examine {self.holding}")
         return out + ["inventory", "look"]
+
+
+def implied_action(low: str) -> str:
+    """The command behind an observation (lower case), for transcripts that hide commands."""
+    for pattern, command in ((r"you arrive at (.+?)\.", "go to {}"), (r"on the (.+?), you see", "go to {}"),
+                             (r"the (.+?) is closed\.", "go to {}"), (r"you open the (.+?)\.", "open {}"),
+                             (r"you close the (.+?)\.", "close {}")):
+        m = re.match(pattern, low)
+        if m:
+            return command.format(m.group(1))
+    return ""
+
+
+_NAMED = re.compile(r"(\b\w+\b)\s+(\d+)")
+TREATMENTS = {"fridge": "cool", "microwave": "heat", "sinkbasin": "clean"}
+
+
+def mentions(text: str, name: str) -> bool:
+    """``name`` ("cabinet 1") occurs in ``text`` as a whole name (not inside "cabinet 10")."""
+    return re.search(rf"(?<!\w){re.escape(name)}(?!\d)", text) is not None
+
+
+def original_candidates(initial: tuple[str, ...] | list[str], turns: list) -> list[str]:
+    """The original's candidate commands at a (real or imagined) state: the game's first
+    admissible list without its last two entries, plus, once something happened, commands
+    read off the transcript at the receptacle mentioned last: open it; take each numbered
+    thing seen there (use a desklamp) when the hands are empty; else put the held object
+    there and cool / heat / clean it when the receptacle is a fridge / microwave / sinkbasin;
+    use each desklamp seen there.
+    In the installed command syntax (``move X to Y`` on alfworld 0.4)."""
+    out = list(initial)
+    if not turns:
+        return out
+    receptacles = [c[len("go to "):] for c in initial if c.startswith("go to ")]
+    entries = [text for t in turns for text in (t.action, t.observation)]
+    here = next((found[-1] for text in reversed(entries)
+                 if (found := [r for r in receptacles if mentions(text, r)])), None)
+    if here is None:
+        return out
+    observations = [t.observation for t in turns]
+    things = [f"{w} {n}" for w, n in _NAMED.findall(entries[-1].replace(here, ""))]
+    out.append(f"open {here}")
+    picked = [o for o in observations if o.startswith("You pick up the")]
+    dropped = [o for o in observations if o.startswith(("You put the", "You move the"))]
+    holding = len(picked) > len(dropped)
+    for thing in things:
+        if thing.startswith("desklamp"):
+            out.append(f"use {thing}")
+        elif not holding:
+            out.append(f"take {thing} from {here}")
+    if holding:
+        held = picked[-1][len("You pick up the"):].split(" from ")[0].strip()
+        out.append(f"move {held} to {here}" if put_syntax() == "move" else f"put {held} in/on {here}")
+        verb = TREATMENTS.get(kind_of(here))
+        if verb:
+            out.append(f"{verb} {held} with {here}")
+    return out

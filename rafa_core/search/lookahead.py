@@ -5,7 +5,11 @@ state after each, and the critic scores every node. A node is expanded until ``d
 actions lie on its path or the model calls it terminal. A critic may decline to give a
 new value (``evaluate`` returns None: "no change"); then the node keeps the most recent
 value on its path. A leaf's value is that most recent value discounted by the depth at
-which it was given: ``discount ** depth * value`` — progress sooner is worth more.
+which it was given. As the original code does (``alfworld_trial_wv.py``), the exponent stops
+at ``depth - 1``: with D = 2 the root's value counts x1, a depth-1 or a leaf critic x0.9,
+so progress at depth 1 and at depth 2 tie. ``deep_discount`` (an improvement, off by
+default) uses ``discount ** depth`` all the way down, so progress sooner is worth more.
+The model's ``is_terminal`` ends a branch (ALFWorld's critic only does so when asked to).
 The plan is the path to the best leaf (ties: the earlier-proposed path).
 
 The independent calls run concurrently: a node's critic and proposer together, then the
@@ -49,17 +53,18 @@ class Node(Generic[State, Action]):
     line_depth: int = 0  # where that value was given
     children: list["Node[State, Action]"] = field(default_factory=list)
 
-    def score(self, discount: float) -> float:
-        return (discount ** self.line_depth) * self.line_value
+    def score(self, discount: float, max_exponent: int | None = None) -> float:
+        exponent = self.line_depth if max_exponent is None else min(self.line_depth, max_exponent)
+        return (discount ** exponent) * self.line_value
 
-    def to_json(self, discount: float) -> dict[str, Any]:
+    def to_json(self, discount: float, max_exponent: int | None = None) -> dict[str, Any]:
         return {
             "action": self.action,
             "depth": self.depth,
             "value": self.value,
-            "score": round(self.score(discount), 6),
+            "score": round(self.score(discount, max_exponent), 6),
             "state": describe(self.state),
-            "children": [c.to_json(discount) for c in self.children],
+            "children": [c.to_json(discount, max_exponent) for c in self.children],
         }
 
 
@@ -76,6 +81,14 @@ class LookaheadPlanner:
     discount: float = 0.9
     prefetch: bool = True  # tell the model which leaves the next plan expands (see above)
     speculative_leaves: bool = False  # prefetch every leaf with its critic (wastes calls)
+    deep_discount: bool = False  # discount ** depth at every depth (the original stops at depth - 1)
+
+    @property
+    def max_exponent(self) -> int | None:
+        return None if self.deep_discount else max(0, self.depth - 1)
+
+    def score(self, node: Node) -> float:
+        return node.score(self.discount, self.max_exponent)
 
     async def plan(self, model: TaskModel, state: Any) -> Plan:
         root = Node(state=state)
@@ -87,8 +100,8 @@ class LookaheadPlanner:
                 await asyncio.sleep(0)
         return Plan(
             actions=[n.action for n in path],
-            value=leaf.score(self.discount),
-            tree=root.to_json(self.discount),
+            value=self.score(leaf),
+            tree=root.to_json(self.discount, self.max_exponent),
         )
 
     async def _expand(self, model: TaskModel, node: Node, parent: Node | None) -> None:
@@ -143,7 +156,7 @@ class LookaheadPlanner:
         while stack:  # depth-first in proposal order, so ties go to the earlier path
             node, path = stack.pop()
             if not node.children:
-                score = node.score(self.discount)
+                score = self.score(node)
                 if best is None or score > best[0]:
                     best = (score, path)
             stack.extend((c, path + [c]) for c in reversed(node.children))
