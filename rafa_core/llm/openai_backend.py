@@ -37,6 +37,7 @@ import socket
 import sys
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, TypeVar
+from urllib.parse import urlsplit
 
 import openai
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
@@ -101,6 +102,7 @@ class _ClientSlot:
     client: Any = None
     stats: RetryStats = field(default_factory=RetryStats)
     echo_aligned: bool | None = None  # None until the first loglik has checked the server
+    reached: bool = False  # the server has answered once (a later refusal is a restart, retried)
 
 
 def is_completion_model(model: str) -> bool:
@@ -225,13 +227,24 @@ class OpenAILLM(BaseLLM):
 
         async def attempt() -> T:
             stats.requests += 1
-            return await make_request()
+            try:
+                answer = await make_request()
+            except openai.APIStatusError:
+                self._slot.reached = True
+                raise
+            self._slot.reached = True
+            return answer
+
+        def worth_retrying(exc: BaseException) -> bool:
+            # Nobody listening (refused) or no such host, before the server ever answered: another
+            # try gives the same answer, so fail now (~1 s, not minutes of backoff).
+            return _is_transient(exc) and (self._slot.reached or _unreachable(exc) is None)
 
         while True:
             retrying = AsyncRetrying(
                 stop=stop_after_attempt(self.max_retries + 1),
                 wait=self._wait,
-                retry=retry_if_exception(_is_transient),
+                retry=retry_if_exception(worth_retrying),
                 before_sleep=count_retry,
                 reraise=True,
             )
@@ -274,8 +287,15 @@ class OpenAILLM(BaseLLM):
         if isinstance(exc, openai.RateLimitError) and _error_code(exc) == "insufficient_quota":
             return UserError(f"quota exhausted at {where}: {detail}")
         if isinstance(exc, openai.APIConnectionError) and not isinstance(exc, openai.APITimeoutError):
-            if _connection_refused(exc):
-                return UserError(f"cannot reach {where}: {detail} (connection refused after {attempts} attempts)")
+            reason = _unreachable(exc)
+            tries = f"after {attempts} attempts" if attempts > 1 else "not retried: the server never answered"
+            if reason == "resolve":
+                host = urlsplit(where).hostname or where
+                return UserError(f"cannot resolve the host name {host!r} of {where} ({tries}): check --base-url / the endpoint")
+            if reason == "refused":
+                return UserError(f"nothing listens at {where}: connection refused ({tries}); is the server running?")
+            if reason == "unreachable":
+                return UserError(f"cannot reach {where}: {detail} ({tries})")
         return BackendError(f"{self.name} {self.model!r} at {where}: {detail} (after {attempts} attempts)")
 
     # -- generation ----------------------------------------------------------------------------
@@ -579,17 +599,21 @@ def _message(exc: BaseException | None) -> str:
     return text[:400]
 
 
-def _connection_refused(exc: BaseException) -> bool:
-    """Whether the failure was 'nobody listens there' (refused, unknown host), not a dropped answer."""
+def _unreachable(exc: BaseException) -> str | None:
+    """Why no connection was made: "resolve" (no such host name), "refused" (nobody listens
+    on that port), "unreachable" (no route), or None (a connection was made, or it timed out)."""
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if isinstance(current, (ConnectionRefusedError, socket.gaierror)):
-            return True
-        if isinstance(current, OSError) and current.errno in (errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH):
-            return True
-        if type(current).__name__ == "ConnectError":
-            return True
+        text = str(current).lower()
+        if isinstance(current, socket.gaierror) or "name or service not known" in text \
+                or "temporary failure in name resolution" in text or "nodename nor servname" in text:
+            return "resolve"
+        if isinstance(current, ConnectionRefusedError) or getattr(current, "errno", None) == errno.ECONNREFUSED \
+                or "connection refused" in text:
+            return "refused"
+        if getattr(current, "errno", None) in (errno.EHOSTUNREACH, errno.ENETUNREACH):
+            return "unreachable"
         current = current.__cause__ or current.__context__
-    return False
+    return None

@@ -8,6 +8,7 @@ benchmark), ``replay:<file>``.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from dataclasses import dataclass, field
@@ -16,12 +17,16 @@ from typing import Callable
 
 from .base import BaseLLM, UserError
 from .cache import ResponseCache
-from .usage import Usage
+from .usage import PRICES_PER_MTOK, Usage
 
 # Builds a benchmark's simulated backend from (error rate, options).
 OracleFactory = Callable[[float, "BackendOptions"], BaseLLM]
 
 _OPENAI_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/\-]*$")  # ft: fine-tunes keep their colons
+# Names OpenAI itself serves start like this; anything else is more likely a typo of ours.
+_OPENAI_FAMILY = re.compile(r"^(gpt-|chatgpt-|o\d|text-|davinci|babbage|codex|computer-use|ft:)", re.IGNORECASE)
+_KINDS = ("local", "oracle", "replay", "hf", "llamacpp")
+_FORMS = "an OpenAI model name, hf:<id>, local, llamacpp:<gguf>, oracle[:rate] or replay:<file>"
 
 
 @dataclass
@@ -45,6 +50,18 @@ def describe_choice(requested: str | None, original_default: str, base_url: str 
     if os.environ.get("OPENAI_API_KEY") or os.environ.get("AZURE_OPENAI_API_KEY"):
         return original_default, "the original's default model (OPENAI_API_KEY is set)"
     return "local", "embedded SmolLM2-135M-Instruct: no OPENAI_API_KEY and no --base-url"
+
+
+def did_you_mean(name: str) -> str:
+    """`` (did you mean local?)`` for a name close to a known backend or priced model, else ""."""
+    known = list(_KINDS) + [m for m in PRICES_PER_MTOK if m != name]
+    close = difflib.get_close_matches(name.lower(), known, n=3, cutoff=0.75)
+    return f" (did you mean {' or '.join(close)}?)" if close else ""
+
+
+def _names_are_free(options: BackendOptions) -> bool:
+    """A --base-url server or an Azure resource names its models (deployments) as it likes."""
+    return bool(options.base_url or os.environ.get("AZURE_OPENAI_ENDPOINT"))
 
 
 def make_llm(spec: str, options: BackendOptions, oracle: OracleFactory | None = None) -> BaseLLM:
@@ -87,7 +104,10 @@ def make_llm(spec: str, options: BackendOptions, oracle: OracleFactory | None = 
         raise UserError("the scripted backend is for tests; use oracle or replay:<file> on the command line")
     # Servers behind --base-url name models freely (Ollama's "llama3:8b"); OpenAI's do not.
     if not _OPENAI_NAME.match(spec) or (arg and kind != "ft" and not options.base_url):
-        raise UserError(f"unknown backend {spec!r}: use an OpenAI model name, hf:<id>, local, llamacpp:<gguf>, oracle[:rate] or replay:<file>")
+        raise UserError(f"unknown backend {spec!r}{did_you_mean(kind) or ': use ' + _FORMS}")
+    hint = "" if _names_are_free(options) or _OPENAI_FAMILY.match(spec) else did_you_mean(spec)
+    if hint:
+        raise UserError(f"unknown backend {spec!r}{hint}; the forms are {_FORMS}")
     from .openai_backend import OpenAILLM
 
     return OpenAILLM(
