@@ -15,6 +15,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "tictactoe": ("rafa_core.tictactoe.cli", "main", "Tic-Tac-Toe (base player vs RAFA MPC player)"),
     "blocksworld": ("rafa_core.commands.blocksworld", "main", "BlocksWorld (RAFA MCTS; --method rap for RAP)"),
     "alfworld": ("rafa_core.commands.alfworld", "main", "ALFWorld (RAFA look-ahead with reflections)"),
+    "doctor": ("rafa_core.doctor", "main", "check this machine: Python, extras, torch build, data, keys, cache (--online: the endpoint)"),
 }
 
 

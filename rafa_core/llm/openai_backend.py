@@ -238,7 +238,7 @@ class OpenAILLM(BaseLLM):
         def worth_retrying(exc: BaseException) -> bool:
             # Nobody listening (refused) or no such host, before the server ever answered: another
             # try gives the same answer, so fail now (~1 s, not minutes of backoff).
-            return _is_transient(exc) and (self._slot.reached or _unreachable(exc) is None)
+            return _is_transient(exc) and (self._slot.reached or unreachable_reason(exc) is None)
 
         while True:
             retrying = AsyncRetrying(
@@ -287,7 +287,7 @@ class OpenAILLM(BaseLLM):
         if isinstance(exc, openai.RateLimitError) and _error_code(exc) == "insufficient_quota":
             return UserError(f"quota exhausted at {where}: {detail}")
         if isinstance(exc, openai.APIConnectionError) and not isinstance(exc, openai.APITimeoutError):
-            reason = _unreachable(exc)
+            reason = unreachable_reason(exc)
             tries = f"after {attempts} attempts" if attempts > 1 else "not retried: the server never answered"
             if reason == "resolve":
                 host = urlsplit(where).hostname or where
@@ -599,7 +599,7 @@ def _message(exc: BaseException | None) -> str:
     return text[:400]
 
 
-def _unreachable(exc: BaseException) -> str | None:
+def unreachable_reason(exc: BaseException) -> str | None:
     """Why no connection was made: "resolve" (no such host name), "refused" (nobody listens
     on that port), "unreachable" (no route), or None (a connection was made, or it timed out)."""
     seen: set[int] = set()
