@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.server
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -27,8 +28,9 @@ def run_doctor(*args: str, **env: str) -> subprocess.CompletedProcess:
 def lines_by_name(stdout: str) -> dict[str, str]:
     found = {}
     for line in stdout.splitlines()[:-1]:
-        status, _, rest = line.partition("  ")
-        found[rest.split(":", 1)[0]] = status.strip()
+        match = re.match(r"^(OK|WARN|FAIL) +([^:]+): \S", line)
+        assert match, f"not a check line: {line!r}"
+        found[match.group(2)] = match.group(1)
     return found
 
 
