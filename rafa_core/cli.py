@@ -44,7 +44,10 @@ class DefaultsHelpFormatter(argparse.HelpFormatter):
         )
         if shows_default:
             action = copy.copy(action)
-            default = "off" if isinstance(action, argparse._StoreTrueAction) else "%(default)s"
+            if isinstance(action, argparse._StoreTrueAction):
+                default = "off"
+            else:
+                default = "none" if action.default is None else "%(default)s"
             action.help = f"{help_text} (default: {default})".strip()
         return super()._format_action(action)
 

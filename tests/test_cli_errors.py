@@ -75,7 +75,7 @@ def test_a_misspelt_backend_at_an_entry_point_names_the_closest(tmp_path):
 def test_help_shows_every_default():
     text = " ".join(game24_parser().format_help().split())
     for shown in ("--temperature TEMPERATURE (default: 0.7)", "--task_start_index TASK_START_INDEX (default: 900)",
-                  "(default: off)", "--planning {tot,naive,cot} (default: tot)", "--max-cost USD stop cleanly"):
+                  "(default: off)", "--planning {tot,naive,cot} (default: tot)", "exit code 3) (default: none)"):
         assert shown in text, shown
     assert text.count("(default") >= 20  # every flag, not just a few
     assert "(default: 4) (default" not in text  # a help text that names its default is not repeated
