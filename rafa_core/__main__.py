@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "alfworld": ("rafa_core.commands.alfworld", "main", "ALFWorld (RAFA look-ahead with reflections)"),
     "compare": ("rafa_core.compare", "main", "one table across runs (seeds aggregated: mean ± 95% interval)"),
     "view": ("rafa_core.view", "main", "one self-contained HTML page of a run: steps, plan trees, every LLM call"),
+    "doctor": ("rafa_core.doctor", "main", "check this machine: Python, extras, torch build, data, keys, cache (--online: the endpoint)"),
 }
 
 

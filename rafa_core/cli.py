@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import copy
 import os
 import random
 import sys
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, NoReturn
 
 from .llm.base import BackendError, BaseLLM, BudgetExceeded, UserError
 from .llm.cache import ResponseCache, default_cache_dir
@@ -22,6 +23,42 @@ from .llm.registry import FREE_KINDS, BackendOptions, OracleFactory, describe_ch
 from .llm.usage import Usage
 
 EXIT_OK, EXIT_CRASH, EXIT_USER_ERROR, EXIT_BUDGET = 0, 1, 2, 3
+
+
+class DefaultsHelpFormatter(argparse.HelpFormatter):
+    """``--help`` shows every flag's default (unless its help text already names it)."""
+
+    def _format_action(self, action: argparse.Action) -> str:
+        help_text = action.help or ""
+        shows_default = (
+            action.option_strings
+            and help_text is not argparse.SUPPRESS
+            and action.default is not argparse.SUPPRESS
+            and not action.required
+            and "default" not in help_text.lower()
+            and not isinstance(action, (argparse._HelpAction, argparse._VersionAction))
+        )
+        if shows_default:
+            action = copy.copy(action)
+            if isinstance(action, argparse._StoreTrueAction):
+                default = "off"
+            else:
+                default = "none" if action.default is None else "%(default)s"
+            action.help = f"{help_text} (default: {default})".strip()
+        return super()._format_action(action)
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """Every entry point's parser: a bad flag is ONE line on stderr and exit code 2 (argparse
+    prints a usage block of 10-20 lines first); ``--help`` shows the defaults."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", DefaultsHelpFormatter)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> NoReturn:
+        line = " ".join(str(message).split())
+        self.exit(EXIT_USER_ERROR, f"{self.prog}: error: {line} (see --help)\n")
 
 
 def add_shared_flags(parser: argparse.ArgumentParser) -> None:
@@ -39,7 +76,7 @@ def add_shared_flags(parser: argparse.ArgumentParser) -> None:
                             "on 429s and raised again as requests succeed; 4 x --concurrency otherwise)")
     group.add_argument("--max-cost", dest="max_cost", type=non_negative_float, default=None, metavar="USD",
                        help="stop cleanly once the run has spent this much (exit code 3)")
-    group.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    group.add_argument("--seed", type=whole_number, default=0, help="random seed (default 0)")
     group.add_argument("--out", default=None, metavar="DIR", help="run directory (default runs/<benchmark>/<name>)")
     group.add_argument("--timeout", type=positive_float, default=120.0, metavar="S", help="per-request timeout in seconds")
     group.add_argument("--max-retries", dest="max_retries", type=non_negative_int, default=6, metavar="N",
@@ -71,29 +108,40 @@ def is_api_backend(spec: str) -> bool:
     return spec.split(":", 1)[0] not in _ON_THIS_MACHINE
 
 
+def _number(text: str, kind: type) -> Any:
+    try:
+        return kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a {'whole number' if kind is int else 'number'}: {text!r}") from None
+
+
+def whole_number(text: str) -> int:
+    return _number(text, int)
+
+
 def positive_int(text: str) -> int:
-    value = int(text)
+    value = _number(text, int)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1: {text}")
     return value
 
 
 def non_negative_int(text: str) -> int:
-    value = int(text)
+    value = _number(text, int)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0: {text}")
     return value
 
 
 def positive_float(text: str) -> float:
-    value = float(text)
+    value = _number(text, float)
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be > 0: {text}")
     return value
 
 
 def non_negative_float(text: str) -> float:
-    value = float(text)
+    value = _number(text, float)
     if not value >= 0:
         raise argparse.ArgumentTypeError(f"must be >= 0: {text}")
     return value

@@ -18,7 +18,6 @@ put a ``PlotKind`` in ``PLOT_KINDS`` (the first that recognises a run draws it).
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -27,6 +26,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # rafa_core from a clone
+
+from rafa_core.cli import ArgumentParser  # noqa: E402
 
 
 def read_summary(run_dir: Path) -> dict[str, Any] | None:
@@ -229,7 +230,7 @@ def plot_paper(run_dirs: list[Path], out: Path, labels: list[str] | None = None)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("run_dirs", nargs="+", type=Path, help="run directories (each with summary.json)")
     parser.add_argument("-o", "--out", type=Path, default=None,
                         help="the PNG to write (default: results.png next to the runs)")

@@ -4,7 +4,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rafa_core.blocksworld.domain import COLOURS, all_states, applicable_actions, apply, pick_up, stack, state_from_stacks
+from rafa_core.blocksworld.domain import (
+    COLOURS, Action, all_states, applicable_actions, apply, is_consistent, pick_up, stack, state_from_stacks,
+)
 from rafa_core.blocksworld.text import (
     parse_action,
     parse_state,
@@ -80,9 +82,16 @@ def test_unusable_answers_are_invalid_not_errors(text):
 def test_arbitrary_text_never_raises(text):
     s = state_from_stacks([["red", "blue"], ["orange", "yellow"]])
     prediction = read_world_model_answer(text, s)
-    assert prediction.state is None or prediction.valid
-    parse_action(text)
-    parse_state(text)
+    # Unusable, or a physically possible state over the same blocks (never a half-read one).
+    if prediction.state is None:
+        assert prediction.how == "unusable" and not prediction.valid
+    else:
+        blocks = ("red", "blue", "orange", "yellow")
+        assert prediction.how in {"change", "full state"} and is_consistent(prediction.state, blocks)
+    action = parse_action(text)
+    assert action is None or isinstance(action, Action)
+    state = parse_state(text)
+    assert state is None or isinstance(state, frozenset)
 
 
 @settings(max_examples=200, deadline=None)
@@ -95,6 +104,4 @@ def test_mixed_clauses_never_give_impossible_states(parts):
     s = state_from_stacks([["red", "blue"], ["orange", "yellow"]])
     prediction = read_world_model_answer(" ".join(parts), s)
     if prediction.valid:
-        from rafa_core.blocksworld.domain import is_consistent
-
         assert is_consistent(prediction.state, COLOURS[:4])

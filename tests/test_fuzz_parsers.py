@@ -9,6 +9,7 @@ fuzzes the same table.  A new benchmark adds its parsers there.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from dataclasses import dataclass
@@ -26,6 +27,9 @@ from rafa_core.blocksworld import text as bw
 from rafa_core.blocksworld.domain import Action, State, apply, applicable_actions, state_from_stacks
 from rafa_core.game24 import env as g24
 from rafa_core.game24 import model as g24m
+from rafa_core.llm.base import MAX_COMPLETION_CHARS
+from rafa_core.llm.scripted import ScriptedLLM
+from rafa_core.memory import Memory
 from rafa_core.tictactoe import game as ttt
 from rafa_core.tictactoe import players as tttp
 from rafa_core.tictactoe import prompts as tttq
@@ -282,8 +286,9 @@ def check_one(spec: ParserSpec, text: str) -> float:
         started = time.perf_counter()
         try:
             result = spec.parse(text)
-        except spec.raises as exc:  # documented failure
-            assert str(exc) is not None
+        except spec.raises as exc:  # documented failure: a reason fit for one line of the log
+            reason = str(exc)
+            assert reason.strip() and len(reason) <= 1000, f"{spec.name} failed with {reason[:200]!r}"
         else:
             assert spec.returns(result), f"{spec.name} returned {result!r:.200}"
         best = min(best, time.perf_counter() - started)
@@ -389,3 +394,58 @@ def test_fuzzing_leaves_no_files_behind(tmp_path, monkeypatch):
         for text in spec.valid + tuple(code_payloads(Path("SENTINEL"))):
             check_one(spec, text)
     assert os.listdir(tmp_path) == []
+
+
+# -- point 7 of issue 18: huge numbers, runaway answers, one bound in the LLM layer -------------
+DIGITS_5000 = "9" * 5000  # over Python's int-string limit (4,300 digits): int() raises ValueError
+HUGE_NUMBERS = [DIGITS_5000, f"The best choice is {DIGITS_5000}", f"The best choice is choice {DIGITS_5000}",
+                f"Answer: {DIGITS_5000} - {DIGITS_5000} = 24", f"{DIGITS_5000} + 1 = {DIGITS_5000} (left: 24)",
+                f"4 + 9 = 13 (left: {DIGITS_5000} 13)", f"Winner: {DIGITS_5000}", f"{DIGITS_5000} -> sure",
+                f"Critic: {DIGITS_5000}/{DIGITS_5000} done", f"| {DIGITS_5000} | O | 3 |"]
+
+
+@pytest.mark.parametrize("spec", PARSERS, ids=PARSER_IDS)
+def test_numbers_beyond_the_int_string_limit(spec: ParserSpec):
+    for text in HUGE_NUMBERS:
+        check_one(spec, text)
+
+
+def test_parse_vote_on_a_5000_digit_choice_is_no_vote():
+    assert g24m.parse_vote(f"The best choice is {DIGITS_5000}", 5) is None
+    assert g24m.parse_vote(f"The best choice is {DIGITS_5000}. No: the best choice is 2", 5) == 1
+
+
+def game24_model(answer: str, **settings: Any) -> g24m.Game24Model:
+    llm = ScriptedLLM(lambda prompt, request: answer)
+    return g24m.Game24Model(llm, g24m.Game24Settings(**settings), Memory(), g24m.ValueCache())
+
+
+def test_evaluate_all_survives_a_5000_digit_vote():
+    model = game24_model(f"The best choice is {DIGITS_5000}", method_evaluate="vote", n_evaluate_sample=2)
+    states = [g24m.Game24State(puzzle="4 9 10 13", lines=(line,)) for line in ("4 + 9 = 13 (left: 10 13 13)",
+                                                                               "10 - 4 = 6 (left: 6 9 13)")]
+    assert asyncio.run(model.evaluate_all(states)) == [0.0, 0.0]
+
+
+def test_every_completion_is_cut_once_where_it_enters(capsys):
+    """1 MB from a server that ignores max_tokens reaches no parser: the LLM layer cuts it."""
+    runaway = "\n" * 1_000_000
+    [completion] = asyncio.run(ScriptedLLM(lambda prompt, request: runaway).generate("propose", max_tokens=256))
+    assert len(completion.text) == MAX_COMPLETION_CHARS and completion.finish_reason == "length"
+    assert "1,000,000-character answer" in capsys.readouterr().err
+    [short] = asyncio.run(ScriptedLLM(lambda prompt, request: "4 + 9 = 13 (left: 10 13 13)").generate("p"))
+    assert short.text == "4 + 9 = 13 (left: 10 13 13)" and short.finish_reason != "length"
+
+
+def test_game24_proposer_reads_a_runaway_answer_up_to_the_bound():
+    step = "4 + 9 = 13 (left: 10 13 13)\n"
+    model = game24_model(step + "\n" * 1_000_000 + "10 - 4 = 6 (left: 6 9 13)\n")
+    proposals = asyncio.run(model.propose(g24m.Game24State(puzzle="4 9 10 13", lines=())))
+    assert proposals == ["4 + 9 = 13 (left: 10 13 13)"]  # the line past the bound was never read
+
+
+def test_tictactoe_winner_parser_reads_a_runaway_answer_up_to_the_bound():
+    llm = ScriptedLLM(lambda prompt, request: "none\n" * 200_000 + "Winner: O")
+    [completion] = asyncio.run(llm.generate("who won?"))
+    assert len(completion.text) == MAX_COMPLETION_CHARS
+    assert tttq.parse_winner(completion.text) == "none"  # "Winner: O", past the bound, was never read

@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from ..cli import (
+    ArgumentParser,
     EXIT_BUDGET,
     add_shared_flags,
     announce_backend,
@@ -50,7 +51,7 @@ ALFWORLD_RUNTIME_KEYS = RUNTIME_KEYS | {"num_trials", "start_trial_num", "progre
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="alfworld/run.py", description="RAFA on ALFWorld (look-ahead agent with reflections)")
+    p = ArgumentParser(prog="alfworld/run.py", description="RAFA on ALFWorld (look-ahead agent with reflections)")
     p.add_argument("--num_trials", type=positive_int, default=11, help="trials (default 11)")
     p.add_argument("--num_envs", type=positive_int, default=134, help="games (default 134, the unseen split)")
     p.add_argument("--run_name", default="rafa_alfworld", help="names the default --out directory")

@@ -15,7 +15,6 @@ the plan is stored as the game's walkthrough.
 
 from __future__ import annotations
 
-import argparse
 import json
 import random
 import shutil
@@ -23,6 +22,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..cli import ArgumentParser
 from ..llm.base import UserError
 
 TASK_TYPES = {
@@ -308,7 +308,7 @@ def make_games(out: Path, per_type: int = 2, seed: int = 0, split: str = "valid_
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", required=True, help="data root to write (use it as $ALFWORLD_DATA)")
     parser.add_argument("--per-type", dest="per_type", type=int, default=2, help="games per task type (default 2)")
     parser.add_argument("--seed", type=int, default=0)

@@ -305,7 +305,8 @@ def parse_observation(text: str) -> str:
     return re.sub(r"^(?:observation\s*:\s*)", "", line, flags=re.IGNORECASE).strip()
 
 
-_VALUE = re.compile(r"(\d+)\s*/\s*(\d+)")
+# A few digits each side (a run of thousands of digits would be re-scanned from each one).
+_VALUE = re.compile(r"(?<!\d)(\d{1,6})\s*/\s*(\d{1,6})(?!\d)")
 
 
 def parse_critic(text: str) -> tuple[str, float | None]:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..cli import (
+    ArgumentParser,
     add_shared_flags,
     build_llm,
     config_from_args,
@@ -55,7 +56,7 @@ MODEL_ALIASES = {
 
 def build_parser(method: str, default_data: Path | None) -> argparse.ArgumentParser:
     prog = "blocksworld/run_mcts.py" if method == "rap" else "blocksworld/run_rafa_mcts.py"
-    parser = argparse.ArgumentParser(prog=prog, description=f"BlocksWorld with {METHODS[method]}.")
+    parser = ArgumentParser(prog=prog, description=f"BlocksWorld with {METHODS[method]}.")
     parser.add_argument("--backend", default=None,
                         help="hf:<id or path>, local, an OpenAI-compatible model name (with --base-url), "
                              "oracle[:error rate] (simulated), replay:<file>; default: see --model_name")

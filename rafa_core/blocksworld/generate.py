@@ -11,13 +11,13 @@ with four blocks.
 
 from __future__ import annotations
 
-import argparse
 import json
 import random
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from ..cli import ArgumentParser
 from .domain import (
     COLOURS,
     Action,
@@ -186,7 +186,7 @@ def set_stats(instances: Sequence[Generated]) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Generate the step-4 and step-6 BlocksWorld sets.")
+    parser = ArgumentParser(description="Generate the step-4 and step-6 BlocksWorld sets.")
     parser.add_argument("--out", default="blocksworld/data", help="output folder (default blocksworld/data)")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"random seed (default {DEFAULT_SEED})")
     args = parser.parse_args(argv)

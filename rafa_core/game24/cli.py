@@ -7,7 +7,7 @@ import re
 import sys
 from typing import Any, Sequence
 
-from ..cli import add_shared_flags, announce_backend, build_llm, config_from_args, open_cache, positive_int, run_main, seed_everything
+from ..cli import ArgumentParser, add_shared_flags, announce_backend, build_llm, config_from_args, open_cache, positive_int, run_main, seed_everything
 from ..llm.usage import Usage
 from ..runner import RUNTIME_KEYS, RunDir, Runner, print_summary
 from .data import load_puzzles, select_indices
@@ -22,7 +22,7 @@ GAME24_RUNTIME_KEYS = RUNTIME_KEYS | {"task_start_index", "task_end_index", "ord
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="game24/run.py",
         description="Game of 24 with ToT, Reflexion and RAFA (Liu et al., ICML 2024).",
     )

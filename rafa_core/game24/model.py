@@ -149,7 +149,8 @@ def label_value(text: str) -> float:
 def parse_vote(text: str, n_choices: int) -> int | None:
     """The 0-based choice named by ``The best choice is N`` (the last such phrase)."""
     found = re.findall(r"best choice is\s*(?:choice\s*)?(\d+)", text, re.IGNORECASE)
-    if found and 1 <= int(found[-1]) <= n_choices:
+    # A choice number has a few digits; int() refuses numbers over 4,300 digits (ValueError).
+    if found and len(found[-1]) <= 6 and 1 <= int(found[-1]) <= n_choices:
         return int(found[-1]) - 1
     return None
 

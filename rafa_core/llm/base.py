@@ -14,6 +14,7 @@ import copy
 import hashlib
 import json
 import time
+import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, Union, runtime_checkable
 
@@ -26,6 +27,12 @@ if TYPE_CHECKING:
 
 Messages = list[dict[str, str]]
 Prompt = Union[str, Messages]
+
+# The one bound on model text: every completion is cut to this many characters where it enters
+# the system (BaseLLM.generate, fresh or cached), so no parser ever reads an unbounded answer
+# (a server that ignores max_tokens once sent 1 MB of newlines). The longest answers asked for
+# are ~1000 tokens, a few thousand characters.
+MAX_COMPLETION_CHARS = 16_000
 
 
 @dataclass
@@ -51,6 +58,22 @@ class Completion:
             "token_logprobs": self.token_logprobs,
             "tokens": self.tokens,
         }
+
+    def bounded(self, source: str) -> "Completion":
+        """This completion cut to :data:`MAX_COMPLETION_CHARS` (said on stderr when it cuts)."""
+        if len(self.text) <= MAX_COMPLETION_CHARS:
+            return self
+        print(f"note: a {len(self.text):,}-character answer from {source} was cut to "
+              f"{MAX_COMPLETION_CHARS:,} characters", file=sys.stderr)
+        self.text = self.text[:MAX_COMPLETION_CHARS]
+        self.finish_reason = "length"
+        if self.tokens is not None and self.token_logprobs is not None:
+            kept, length = 0, 0
+            while kept < len(self.tokens) and length < MAX_COMPLETION_CHARS:
+                length += len(self.tokens[kept])
+                kept += 1
+            self.tokens, self.token_logprobs = self.tokens[:kept], self.token_logprobs[:kept]
+        return self
 
     @classmethod
     def from_json(cls, data: dict[str, Any], cached: bool = False) -> "Completion":
@@ -194,7 +217,7 @@ class BaseLLM:
             for i, key in enumerate(keys):
                 hit = self.cache.get(key)
                 if hit is not None and isinstance(hit.get("text"), str):  # else: a miss
-                    results[i] = Completion.from_json(hit, cached=True)
+                    results[i] = Completion.from_json(hit, cached=True).bounded(f"{self.name} {self.model!r} (cached)")
         missing = [i for i, c in enumerate(results) if c is None]
         hits = n - len(missing)
         if hits:
@@ -221,6 +244,7 @@ class BaseLLM:
                     f"{self.name}: asked for {len(missing)} samples, got {len(fresh)}"
                 )
             for i, completion in zip(missing, fresh):
+                completion = completion.bounded(f"{self.name} {self.model!r}")
                 results[i] = completion
                 if self.cache is not None:
                     self.cache.put(keys[i], completion.to_json())

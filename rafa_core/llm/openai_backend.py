@@ -47,6 +47,7 @@ import socket
 import sys
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, TypeVar
+from urllib.parse import urlsplit
 
 import openai
 
@@ -111,6 +112,7 @@ class _ClientSlot:
     client: Any = None  # a LeanTransport or an SdkTransport
     stats: RetryStats = field(default_factory=RetryStats)
     echo_aligned: bool | None = None  # None until the first loglik has checked the server
+    reached: bool = False  # the server has answered once (a later refusal is a restart, retried)
 
 
 def is_completion_model(model: str) -> bool:
@@ -249,7 +251,7 @@ class OpenAILLM(BaseLLM):
                 return await self._attempt(make_request, retry=retries_here > 0)
             except Exception as exc:
                 failed += 1
-                if _is_transient(exc) and failed <= self.max_retries:
+                if self._worth_retrying(exc) and failed <= self.max_retries:
                     retries_here += 1
                     stats.retries += 1
                     stats.max_retries_one_request = max(stats.max_retries_one_request, retries_here)
@@ -263,16 +265,23 @@ class OpenAILLM(BaseLLM):
                     raise
                 raise self._final_error(exc, attempts=retries_here + 1) from exc
 
+    def _worth_retrying(self, exc: BaseException) -> bool:
+        # Nobody listening (refused) or no such host, before the server ever answered: another
+        # try gives the same answer, so fail now (~1 s, not minutes of backoff).
+        return _is_transient(exc) and (self._slot.reached or unreachable_reason(exc) is None)
+
     async def _attempt(self, make_request: Callable[[], Awaitable[T]], retry: bool) -> T:
         """One HTTP attempt, holding a place in the limiter and telling it about 429s."""
         async with self._limiter().slot(retry=retry) as slot:
             self._slot.stats.requests += 1
             try:
                 result = await make_request()
-            except openai.RateLimitError as exc:
-                if _is_transient(exc):
+            except openai.APIStatusError as exc:
+                self._slot.reached = True
+                if isinstance(exc, openai.RateLimitError) and _is_transient(exc):
                     slot.rate_limited(_retry_after_s(exc))
                 raise
+            self._slot.reached = True
             slot.succeeded()
             return result
 
@@ -301,8 +310,15 @@ class OpenAILLM(BaseLLM):
         if isinstance(exc, openai.RateLimitError) and _error_code(exc) == "insufficient_quota":
             return UserError(f"quota exhausted at {where}: {detail}")
         if isinstance(exc, openai.APIConnectionError) and not isinstance(exc, openai.APITimeoutError):
-            if _connection_refused(exc):
-                return UserError(f"cannot reach {where}: {detail} (connection refused after {attempts} attempts)")
+            reason = unreachable_reason(exc)
+            tries = f"after {attempts} attempts" if attempts > 1 else "not retried: the server never answered"
+            if reason == "resolve":
+                host = urlsplit(where).hostname or where
+                return UserError(f"cannot resolve the host name {host!r} of {where} ({tries}): check --base-url / the endpoint")
+            if reason == "refused":
+                return UserError(f"nothing listens at {where}: connection refused ({tries}); is the server running?")
+            if reason == "unreachable":
+                return UserError(f"cannot reach {where}: {detail} ({tries})")
         return BackendError(f"{self.name} {self.model!r} at {where}: {detail} (after {attempts} attempts)")
 
     # -- generation ----------------------------------------------------------------------------
@@ -634,17 +650,21 @@ def _message(exc: BaseException | None) -> str:
     return text[:400]
 
 
-def _connection_refused(exc: BaseException) -> bool:
-    """Whether the failure was 'nobody listens there' (refused, unknown host), not a dropped answer."""
+def unreachable_reason(exc: BaseException) -> str | None:
+    """Why no connection was made: "resolve" (no such host name), "refused" (nobody listens
+    on that port), "unreachable" (no route), or None (a connection was made, or it timed out)."""
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if isinstance(current, (ConnectionRefusedError, socket.gaierror)):
-            return True
-        if isinstance(current, OSError) and current.errno in (errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH):
-            return True
-        if type(current).__name__ == "ConnectError":
-            return True
+        text = str(current).lower()
+        if isinstance(current, socket.gaierror) or "name or service not known" in text \
+                or "temporary failure in name resolution" in text or "nodename nor servname" in text:
+            return "resolve"
+        if isinstance(current, ConnectionRefusedError) or getattr(current, "errno", None) == errno.ECONNREFUSED \
+                or "connection refused" in text:
+            return "refused"
+        if getattr(current, "errno", None) in (errno.EHOSTUNREACH, errno.ENETUNREACH):
+            return "unreachable"
         current = current.__cause__ or current.__context__
-    return False
+    return None

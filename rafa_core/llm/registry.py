@@ -8,6 +8,7 @@ benchmark), ``replay:<file>``.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from pathlib import Path
@@ -15,7 +16,15 @@ from pathlib import Path
 from .base import BaseLLM, UserError
 from .options import BackendOptions, OracleFactory  # noqa: F401  (re-exported)
 
+# Model names users commonly mean, for "did you mean" (any other name is still passed on as is).
+KNOWN_MODELS = ("gpt-4", "gpt-4o", "gpt-4o-mini", "gpt-4.1", "gpt-4.1-mini", "gpt-3.5-turbo",
+                "gpt-3.5-turbo-instruct", "gpt-5", "gpt-5-mini", "o1", "o3", "o3-mini", "o4-mini")
+
 _OPENAI_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/\-]*$")  # ft: fine-tunes keep their colons
+# Names OpenAI itself serves start like this; anything else is more likely a typo of ours.
+_OPENAI_FAMILY = re.compile(r"^(gpt-|chatgpt-|o\d|text-|davinci|babbage|codex|computer-use|ft:)", re.IGNORECASE)
+_KINDS = ("local", "oracle", "replay", "hf", "llamacpp")
+_FORMS = "an OpenAI model name, hf:<id>, local, llamacpp:<gguf>, oracle[:rate] or replay:<file>"
 
 
 def describe_choice(requested: str | None, original_default: str, base_url: str | None) -> tuple[str, str]:
@@ -31,6 +40,18 @@ def describe_choice(requested: str | None, original_default: str, base_url: str 
 
 # Backends that run here (weights on this machine, or simulated): their calls cost nothing.
 FREE_KINDS = frozenset({"local", "hf", "llamacpp", "oracle", "replay", "scripted"})
+
+
+def did_you_mean(name: str) -> str:
+    """`` (did you mean local?)`` for a name close to a known backend or priced model, else ""."""
+    known = list(_KINDS) + [m for m in KNOWN_MODELS if m != name]
+    close = difflib.get_close_matches(name.lower(), known, n=3, cutoff=0.75)
+    return f" (did you mean {' or '.join(close)}?)" if close else ""
+
+
+def _names_are_free(options: BackendOptions) -> bool:
+    """A --base-url server or an Azure resource names its models (deployments) as it likes."""
+    return bool(options.base_url or os.environ.get("AZURE_OPENAI_ENDPOINT"))
 
 
 def make_llm(spec: str, options: BackendOptions, oracle: OracleFactory | None = None) -> BaseLLM:
@@ -80,7 +101,10 @@ def _make_llm(spec: str, options: BackendOptions, oracle: OracleFactory | None =
         raise UserError("the scripted backend is for tests; use oracle or replay:<file> on the command line")
     # Servers behind --base-url name models freely (Ollama's "llama3:8b"); OpenAI's do not.
     if not _OPENAI_NAME.match(spec) or (arg and kind != "ft" and not options.base_url):
-        raise UserError(f"unknown backend {spec!r}: use an OpenAI model name, hf:<id>, local, llamacpp:<gguf>, oracle[:rate] or replay:<file>")
+        raise UserError(f"unknown backend {spec!r}{did_you_mean(kind) or ': use ' + _FORMS}")
+    hint = "" if _names_are_free(options) or _OPENAI_FAMILY.match(spec) else did_you_mean(spec)
+    if hint:
+        raise UserError(f"unknown backend {spec!r}{hint}; the forms are {_FORMS}")
     from .openai_backend import OpenAILLM
 
     return OpenAILLM(

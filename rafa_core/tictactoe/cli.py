@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from ..cli import (
+    ArgumentParser,
     add_shared_flags,
     announce_backend,
     build_llm,
@@ -58,7 +59,7 @@ INITIAL = -1  # the epoch number of the evaluation before any training
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="tictactoe/run.py",
         description="RAFA on Tic-Tac-Toe: a base X against a base or RAFA (model-predictive) O.",
     )
