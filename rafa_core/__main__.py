@@ -16,6 +16,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "blocksworld": ("rafa_core.commands.blocksworld", "main", "BlocksWorld (RAFA MCTS; --method rap for RAP)"),
     "alfworld": ("rafa_core.commands.alfworld", "main", "ALFWorld (RAFA look-ahead with reflections)"),
     "compare": ("rafa_core.compare", "main", "one table across runs (seeds aggregated: mean ± 95% interval)"),
+    "trace": ("rafa_core.view.trace", "main", "a short readable trace of a run: plan, act, predicted, observed, corrected"),
     "view": ("rafa_core.view", "main", "one self-contained HTML page of a run: steps, plan trees, every LLM call"),
     "doctor": ("rafa_core.doctor", "main", "check this machine: Python, extras, torch build, data, keys, cache (--online: the endpoint)"),
 }

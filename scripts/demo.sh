@@ -18,7 +18,7 @@ export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 OUT=runs/demo/blocksworld-rafa-local
 "$VENV/bin/python" blocksworld/run_rafa_mcts.py --backend local --single_run --rollouts 1 --out "$OUT" "$@"
 echo
-"$VENV/bin/python" -m rafa_core.view.trace "$OUT"
+"$VENV/bin/python" -m rafa_core trace "$OUT"
 echo
 "$VENV/bin/python" -m rafa_core view "$OUT" >/dev/null
 echo "look next: $OUT/view.html (open it in a browser: each step's search tree, the action, the"

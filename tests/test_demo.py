@@ -21,7 +21,7 @@ def test_the_demo_run_shows_a_correction_by_what_was_observed(tmp_path):
                           "--single_run", "--rollouts", "1", "--out", str(out)],
                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=1800)
     assert run.returncode == 0, run.stderr[-2000:]
-    trace = subprocess.run([sys.executable, "-m", "rafa_core.view.trace", str(out)], cwd=ROOT, env=env,
+    trace = subprocess.run([sys.executable, "-m", "rafa_core", "trace", str(out)], cwd=ROOT, env=env,
                            capture_output=True, text=True, timeout=120)
     assert trace.returncode == 0, trace.stderr
     text = trace.stdout

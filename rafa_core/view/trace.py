@@ -1,6 +1,6 @@
 """A short readable trace of a run on the terminal: plan -> act -> observe -> correct.
 
-``python -m rafa_core.view.trace RUN_DIR`` (scripts/demo.sh prints it after its run).
+``python -m rafa_core trace RUN_DIR`` (scripts/demo.sh prints it after its run).
 BlocksWorld: per real step the planned trajectory, the action, what the world model
 predicted, what was observed and whether the tree was corrected. Game of 24: per step the
 plan, the checker's feedback and the lessons reflected from it. Other runs: a line per step.
@@ -90,7 +90,7 @@ def trace(run_dir: Path) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1 or not (Path(args[0]) / "episodes.jsonl").is_file():
-        print("usage: python -m rafa_core.view.trace RUN_DIR (a run directory with episodes.jsonl)", file=sys.stderr)
+        print("usage: python -m rafa_core trace RUN_DIR (a run directory with episodes.jsonl)", file=sys.stderr)
         return 2
     print(trace(Path(args[0])))
     return 0
