@@ -44,6 +44,12 @@ def add_shared_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--timeout", type=positive_float, default=120.0, metavar="S", help="per-request timeout in seconds")
     group.add_argument("--max-retries", dest="max_retries", type=non_negative_int, default=6, metavar="N",
                        help="retries on 429 / 5xx / timeouts before a request fails (default 6)")
+    group.add_argument("--context-window", dest="context_window", type=positive_int, default=None, metavar="TOKENS",
+                       help="the model's context window, checked before each request (default: the model's own, "
+                            "or the table in rafa_core/llm/context.py); llamacpp opens the model with it")
+    group.add_argument("--tokens-as", dest="tokens_as", default=None, metavar="MODEL",
+                       help="simulated backends (oracle, replay) count tokens as this OpenAI model does, and check "
+                            "its context window (default gpt-4o-mini)")
 
 
 def positive_int(text: str) -> int:
@@ -123,6 +129,8 @@ def build_llm(
         max_retries=getattr(args, "max_retries", 6),
         seed=getattr(args, "seed", 0),
         usage=usage,
+        context_window=getattr(args, "context_window", None),
+        counts_as=getattr(args, "tokens_as", None),
     )
     return make_llm(spec, options, oracle=oracle)
 

@@ -34,6 +34,10 @@ class BackendOptions:
     max_retries: int = 6
     seed: int = 0
     usage: Usage = field(default_factory=Usage)
+    # The model simulated backends count tokens as (default tokens.DEFAULT_STAND_IN).
+    counts_as: str | None = None
+    # --context-window: check prompts against this window; llamacpp opens the model with it.
+    context_window: int | None = None
 
 
 def describe_choice(requested: str | None, original_default: str, base_url: str | None) -> tuple[str, str]:
@@ -48,6 +52,12 @@ def describe_choice(requested: str | None, original_default: str, base_url: str 
 
 
 def make_llm(spec: str, options: BackendOptions, oracle: OracleFactory | None = None) -> BaseLLM:
+    llm = _build(spec, options, oracle)
+    llm.window_override = options.context_window
+    return llm
+
+
+def _build(spec: str, options: BackendOptions, oracle: OracleFactory | None) -> BaseLLM:
     spec = (spec or "").strip()
     if not spec:
         raise UserError("empty backend name")
@@ -68,7 +78,7 @@ def make_llm(spec: str, options: BackendOptions, oracle: OracleFactory | None = 
             raise UserError(f"llamacpp backend needs an existing GGUF file: llamacpp:<path> (got {arg!r})")
         from .llamacpp import LlamaCppLLM
 
-        return LlamaCppLLM(arg, seed=options.seed, **common)
+        return LlamaCppLLM(arg, seed=options.seed, n_ctx=options.context_window, **common)
     if kind == "oracle":
         if oracle is None:
             raise UserError("this entry point has no oracle backend")
@@ -82,7 +92,7 @@ def make_llm(spec: str, options: BackendOptions, oracle: OracleFactory | None = 
     if kind == "replay":
         from .scripted import ReplayLLM
 
-        return ReplayLLM(arg, **common)
+        return ReplayLLM(arg, counts_as=options.counts_as, **common)
     if kind == "scripted":
         raise UserError("the scripted backend is for tests; use oracle or replay:<file> on the command line")
     # Servers behind --base-url name models freely (Ollama's "llama3:8b"); OpenAI's do not.
