@@ -302,8 +302,9 @@ class BaseLLM:
             return
         needed = self.count_prompt(prompt)
         if needed + max_tokens > window:
+            who = self.name if self.model == self.name else f"{self.name} {self.model!r}"
             raise ContextOverflow(
-                f"{self.name} {self.model!r}: the prompt has {needed:,} tokens and the answer may take "
+                f"{who}: the prompt has {needed:,} tokens and the answer may take "
                 f"{max_tokens:,} more, over the model's {window:,}-token context window; use a model with a "
                 "larger window, or --context-window N if the model has one the table does not know"
             )
