@@ -201,16 +201,6 @@ class TicTacToeModel:
         learned = self.learned.memory.examples_for(kind)
         return seed_examples()[kind] + learned[-self.max_examples :]
 
-    async def ask_with_examples(self, kind: str, build: Callable[[list[dict[str, Any]]], Messages], max_tokens: int) -> str:
-        """Ask ``kind``'s model with its examples.  A prompt that would not fit the LLM's
-        context window leaves out the oldest learned examples (logged); seeds always stay."""
-        prompt, left_out = fit_examples(self.llm, build, self.examples(kind), max_tokens,
-                                        keep_first=len(seed_examples()[kind]))
-        note = {"model": kind, "examples_left_out": left_out, "why": "context window"}
-        if left_out and note not in self.log:  # once per decision, not per imagined line
-            self.log.append(note)
-        return await self.ask(prompt, max_tokens, END_OF_BLOCK)
-
     # -- the four models ---------------------------------------------------------------------------
     async def dynamics(self, before: Board, mover: Role, move: int) -> Board | None:
         answer = await self.ask_with_examples("dynamics", lambda ex: P.dynamics_prompt(before, mover, move, ex), BOARD_TOKENS)
@@ -243,6 +233,16 @@ class TicTacToeModel:
         if empties is None:
             self.log.append({"model": "availability", "board": board.key(), "answer": answer, "prediction": None})
         return empties
+
+    async def ask_with_examples(self, kind: str, build: Callable[[list[dict[str, Any]]], Messages], max_tokens: int) -> str:
+        """Ask ``kind``'s model with its examples.  A prompt that would not fit the LLM's
+        context window leaves out the oldest learned examples (logged); seeds always stay."""
+        prompt, left_out = fit_examples(self.llm, build, self.examples(kind), max_tokens,
+                                        keep_first=len(seed_examples()[kind]))
+        note = {"model": kind, "examples_left_out": left_out, "why": "context window"}
+        if left_out and note not in self.log:  # once per decision, not per imagined line
+            self.log.append(note)
+        return await self.ask(prompt, max_tokens, END_OF_BLOCK)
 
     # -- TwoPlayerModel ------------------------------------------------------------------------------
     async def propose(self, board: Board) -> list[int]:
