@@ -52,12 +52,12 @@ def describe_choice(requested: str | None, original_default: str, base_url: str 
 
 
 def make_llm(spec: str, options: BackendOptions, oracle: OracleFactory | None = None) -> BaseLLM:
-    llm = _build(spec, options, oracle)
+    llm = _make_llm(spec, options, oracle)
     llm.window_override = options.context_window
     return llm
 
 
-def _build(spec: str, options: BackendOptions, oracle: OracleFactory | None) -> BaseLLM:
+def _make_llm(spec: str, options: BackendOptions, oracle: OracleFactory | None = None) -> BaseLLM:
     spec = (spec or "").strip()
     if not spec:
         raise UserError("empty backend name")
