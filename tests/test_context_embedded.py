@@ -1,5 +1,5 @@
-"""The embedded SmolLM2 with its trained context: exact counts and the issue's Tic-Tac-Toe run
-(slow: loads the real model)."""
+"""The embedded SmolLM2 through llama.cpp with its trained context: exact counts and the issue's
+Tic-Tac-Toe run (slow: loads the real model). The hf `local` counterpart is in test_hf_backend.py."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import json
 
 import pytest
 
-from rafa_core.llm.hf import local_llm
 from rafa_core.llm.llamacpp import LlamaCppLLM
 from rafa_core.tictactoe.cli import main as tictactoe_main
 from tests.llama_server import smollm2_gguf
@@ -31,18 +30,6 @@ def test_llamacpp_opens_the_trained_context_and_counts_as_llama_cpp_does():
         asyncio.run(llm.generate(prompt, max_tokens=2, temperature=0.0))
         assert llm.usage.prompt_tokens - before == llm.count_prompt(prompt)  # what llama.cpp reported
     assert LlamaCppLLM(smollm2_gguf(), n_ctx=1024).context_window() == 1024
-
-
-@pytest.mark.slow
-def test_local_counts_with_its_tokenizer_and_knows_its_window(tmp_path, monkeypatch):
-    monkeypatch.setenv("RAFA_CACHE_DIR", str(tmp_path))
-    llm = local_llm()
-    assert llm.context_window() == SMOLLM2_TRAINED_CONTEXT
-    for prompt in PROMPTS:
-        before = llm.usage.prompt_tokens
-        asyncio.run(llm.generate(prompt, max_tokens=2, temperature=0.0))
-        assert llm.usage.prompt_tokens - before == llm.count_prompt(prompt)  # what the model was fed
-    asyncio.run(llm.aclose())
 
 
 @pytest.mark.slow

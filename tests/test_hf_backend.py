@@ -287,3 +287,15 @@ def test_second_local_load_reads_the_converted_model_from_disk(local, model_cach
     plain = make_llm(f"hf:{converted[0].parent}", BackendOptions())
     [c] = _greedy(plain, PROMPT, max_tokens=6)
     assert plain.stats.loaded_from == "model" and c.text == b.text
+
+
+@pytest.mark.slow
+def test_local_counts_with_its_tokenizer_and_knows_its_trained_context(local):
+    assert local.context_window() == 8_192  # SmolLM2-135M's max_position_embeddings
+    assert local.token_counter().exact
+    chat = [{"role": "system", "content": "Answer with one board."},
+            {"role": "user", "content": "X | 2 | 3\n---------\n4 | O | 6\nX plays 9. Board after:"}]
+    for prompt in (PROMPT, chat):
+        before = local.usage.prompt_tokens
+        _greedy(local, prompt, max_tokens=2)
+        assert local.usage.prompt_tokens - before == local.count_prompt(prompt)  # what the model was fed
