@@ -230,7 +230,8 @@ class LlamaCppCounter:
         self.llama = llama
         self.name = f"{model}'s tokenizer (llama.cpp)"
         self._formatter = _gguf_chat_formatter(llama)
-        self.exact = self._formatter is not None
+        # llama-cpp-python formats with this template unless it recognised it as a named format.
+        self.exact = self._formatter is not None and getattr(llama, "chat_format", None) == "chat_template.default"
 
     def text(self, text: str) -> int:
         return len(self.llama.tokenize(text.encode("utf-8"), add_bos=False, special=False))
