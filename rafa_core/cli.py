@@ -88,6 +88,12 @@ def add_shared_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--estimate", action="store_true",
                        help="run this configuration on the simulated oracle (perfect and noisy), print the projected "
                             "calls, tokens and cost for the chosen model, and exit without calling it")
+    group.add_argument("--context-window", dest="context_window", type=positive_int, default=None, metavar="TOKENS",
+                       help="the model's context window, checked before each request (default: the model's own, "
+                            "or the table in rafa_core/llm/context.py); llamacpp opens the model with it")
+    group.add_argument("--tokens-as", dest="tokens_as", default=None, metavar="MODEL",
+                       help="simulated backends (oracle, replay) count tokens as this OpenAI model does, and check "
+                            "its context window (default gpt-4o-mini)")
 
 
 # Defaults of --concurrency / --max-in-flight.  Episodes against an API mostly wait on the
@@ -213,6 +219,8 @@ def build_llm(
         max_retries=getattr(args, "max_retries", 6),
         seed=getattr(args, "seed", 0),
         usage=usage,
+        context_window=getattr(args, "context_window", None),
+        counts_as=getattr(args, "tokens_as", None),
     )
     check_priced(spec, args, usage)
     return make_llm(spec, options, oracle=oracle)

@@ -26,8 +26,9 @@ BACKEND_FLAGS = ("--backend", "--X", "--O", "--reflect_backend")
 DROPPED_FLAGS = {"--estimate": 0, "--out": 1, "--max-cost": 1, "--cache": 1, "--base-url": 1}
 
 
-def simulated_argv(argv: list[str], oracle: str, out: Path, args: argparse.Namespace) -> list[str]:
-    """The command line with every backend replaced by ``oracle`` and a scratch ``--out``."""
+def simulated_argv(argv: list[str], oracle: str, out: Path, args: argparse.Namespace, spec: str) -> list[str]:
+    """The command line with every backend replaced by ``oracle``, its tokens counted as
+    ``spec`` counts them, and a scratch ``--out``."""
     result: list[str] = []
     skip = 0
     for token in argv:
@@ -46,7 +47,7 @@ def simulated_argv(argv: list[str], oracle: str, out: Path, args: argparse.Names
     for flag, attribute in (("--backend", "backend"), ("--X", "X"), ("--O", "O")):
         if hasattr(args, attribute) and flag not in present:
             result += [flag, oracle]
-    return result + ["--out", str(out), "--no-cache", "--no-request-log"]
+    return result + ["--out", str(out), "--no-cache", "--no-request-log", "--tokens-as", spec]
 
 
 def interpreter_argv() -> list[str]:
@@ -75,10 +76,9 @@ def estimate(spec: str, args: argparse.Namespace, usage: Usage) -> int:
         for name, oracle in ORACLES.items():
             print(f"estimate: running the configuration on the simulated {name} oracle ({oracle}) ...",
                   file=sys.stderr, flush=True)
-            summary = run_simulated([sys.executable, *simulated_argv(argv[1:], oracle, Path(scratch) / name, args)])
+            summary = run_simulated([sys.executable, *simulated_argv(argv[1:], oracle, Path(scratch) / name, args, spec)])
             rows.append((name, summary))
-    print(f"estimate for {spec} (projected from the simulated oracle; its token counts are words, real "
-          "tokenizers count roughly 1.3 tokens per word):")
+    print(f"estimate for {spec} (projected from the simulated oracle, its tokens counted as {spec} counts them):")
     costs = []
     for name, summary in rows:
         tokens_in, tokens_out = summary.get("prompt_tokens", 0), summary.get("completion_tokens", 0)

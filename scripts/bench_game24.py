@@ -21,10 +21,10 @@ backend (its lean HTTP path), with the server's start-up outside the timed regio
     python scripts/bench_game24.py [--latency 0.1] [--puzzles 10] [--scale 100] [--repeat 3]
 
 With ``--costs`` it instead measures the tokens of the five paper configurations on
-puzzles 900-999 with the simulated oracle (through the usage ledger, which counts
-whitespace-separated words for simulated backends), converts words to tokens with a
-ratio measured on our prompts by a GPT-style pre-tokenizer, and prints the cost per
-100 puzzles for gpt-4o-mini and gpt-4o (the table in game24/README.md).
+puzzles 900-999 with the simulated oracle, through the usage ledger, counted exactly as
+each priced model counts them (``--tokens-as``: tiktoken's o200k_base for gpt-4o and
+gpt-4o-mini, cl100k_base for gpt-4), and prints the cost per 100 puzzles (the table in
+game24/README.md).
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ import contextlib
 import io
 import json
 import os
-import re
 import statistics
 import sys
 import tempfile
@@ -46,9 +45,9 @@ from typing import Any, Callable
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from rafa_core.game24 import cli as game24_cli  # noqa: E402
+from rafa_core.game24 import prompts  # noqa: E402
 from rafa_core.game24.cli import amain  # noqa: E402
 from rafa_core.game24.oracle import Game24Oracle  # noqa: E402
-from rafa_core.game24 import prompts  # noqa: E402
 from rafa_core.llm.critical_path import DelayedLLM, run_on_virtual_clock  # noqa: E402
 from rafa_core.llm.loopback import LoopbackProcess, Quota  # noqa: E402
 from rafa_core.llm.openai_backend import OpenAILLM  # noqa: E402
@@ -63,49 +62,46 @@ PAPER_CONFIGS = {
     "RAFA b=1": ["--planning", "tot", "--feedback", "--n_select_sample", "1"],
     "RAFA b=2": ["--planning", "tot", "--feedback", "--n_select_sample", "2"],
 }
-# Roughly how GPT tokenizers cut text: words with their leading space, runs of up to three
-# digits, runs of punctuation, newlines.
-_GPT_PIECE = re.compile(r" ?[A-Za-z]+| ?\d{1,3}| ?[^\sA-Za-z\d]+|\n+| +")
 RAFA_B1 = ["--planning", "tot", "--feedback", *PAPER_FLAGS, "--n_select_sample", "1"]
 SEQUENTIAL = ["--concurrency", "1", "--max-in-flight", "1"]  # and candidates one after another
 UNLIMITED = ["--max-in-flight", "1000000"]  # the bound: every episode and request at once
 CORES = os.cpu_count() or 1
 QUOTA_WINDOW_S = 0.05  # the bucket holds 50 ms of the quota; what share it rejects depends on the run's bursts (printed)
+# The priced models, and which of them count tokens alike (one simulated run per encoding).
+COST_MODELS = ("gpt-4o-mini", "gpt-4o", "gpt-4")
+COUNTED_AS = {"gpt-4o-mini": "gpt-4o-mini", "gpt-4o": "gpt-4o-mini", "gpt-4": "gpt-4"}
 
 
-def tokens_per_word() -> float:
-    """GPT-style tokens per whitespace word, measured on the prompts and answers we send."""
-    samples = [
-        prompts.propose_prompt("4 5 6 10"), prompts.value_prompt("5 6 14"), prompts.cot_prompt("4 5 6 10"),
-        prompts.standard_prompt("1 2 4 7"), prompts.value_answer_prompt("4 5 6 10", "Answer: 4 * (10 - 5) + 6 = 24"),
-        prompts.reflect_formula_prompt("4 5 6 10", "4 + 5 = 9 (left: 6 9 10)", "Line 1 `4 + 5 = 9 (left: 6 9 10)`: "
-                                       "dead end — 6 9 10 cannot lead to 24."),
-        "10 - 4 = 6 (left: 5 6 6)\n6 * 5 = 30 (left: 6 30)\n30 - 6 = 24 (left: 24)",
-    ]
-    text = "\n".join(samples)
-    return len(_GPT_PIECE.findall(text)) / len(text.split())
+def simulated_tokens(name: str, flags: list[str], backend: str, puzzles: int, tokens_as: str, tmp: str) -> dict:
+    """One paper configuration on the simulated oracle, its tokens counted as ``tokens_as`` counts them."""
+    argv = ["--backend", backend, "--no-cache", "--concurrency", "16", "--tokens-as", tokens_as, *PAPER_FLAGS,
+            *flags, "--task_start_index", "900", "--task_end_index", str(900 + puzzles),
+            "--out", str(Path(tmp) / f"{name.replace(' ', '_')}-{tokens_as}")]
+    with contextlib.redirect_stdout(io.StringIO()):
+        return asyncio.run(amain(argv, progress=False))
 
 
 def measure_costs(puzzles: int, error_rate: float) -> int:
-    ratio = tokens_per_word()
     backend = "oracle" if error_rate == 0 else f"oracle:{error_rate:g}"
-    print(f"Tokens per 100 puzzles (900..{900 + puzzles - 1} scaled to 100), measured with the "
-          f"simulated {backend} through the usage ledger; words x {ratio:.2f} = GPT-style tokens")
-    print(f"  {'configuration':12s} {'success':>8s} {'calls':>7s} {'tokens in':>10s} {'tokens out':>10s} "
-          f"{'gpt-4o-mini':>12s} {'gpt-4o':>9s} {'gpt-4':>9s}")
+    print(f"Tokens per 100 puzzles (900..{900 + puzzles - 1} scaled to 100), measured with the simulated {backend} "
+          "through the usage ledger, counted as each model counts them (tiktoken: o200k_base for gpt-4o and "
+          "gpt-4o-mini, cl100k_base for gpt-4)")
+    print(f"  {'configuration':12s} {'success':>8s} {'calls':>7s} {'in o200k':>10s} {'out o200k':>10s} "
+          f"{'in cl100k':>10s} {'out cl100k':>10s} {'gpt-4o-mini':>12s} {'gpt-4o':>9s} {'gpt-4':>9s}")
     scale = 100 / puzzles
     with tempfile.TemporaryDirectory() as tmp:
         for name, flags in PAPER_CONFIGS.items():
-            argv = ["--backend", backend, "--no-cache", "--concurrency", "16", *PAPER_FLAGS, *flags,
-                    "--task_start_index", "900", "--task_end_index", str(900 + puzzles),
-                    "--out", str(Path(tmp) / name.replace(" ", "_"))]
-            with contextlib.redirect_stdout(io.StringIO()):
-                summary = asyncio.run(amain(argv, progress=False))
-            tin = summary["prompt_tokens"] * ratio * scale
-            tout = summary["completion_tokens"] * ratio * scale
-            costs = [(tin * price_of(m)[0] + tout * price_of(m)[1]) / 1e6 for m in ("gpt-4o-mini", "gpt-4o", "gpt-4")]
-            print(f"  {name:12s} {summary['success_rate']:>8.0%} {summary['llm_calls'] * scale:>7.0f} {tin:>10,.0f} "
-                  f"{tout:>10,.0f} {'$%.2f' % costs[0]:>12s} {'$%.2f' % costs[1]:>9s} {'$%.2f' % costs[2]:>9s}")
+            runs = {m: simulated_tokens(name, flags, backend, puzzles, m, tmp) for m in set(COUNTED_AS.values())}
+            costs = []
+            for model in COST_MODELS:
+                summary = runs[COUNTED_AS[model]]
+                price_in, price_out = price_of(model)
+                costs.append((summary["prompt_tokens"] * price_in + summary["completion_tokens"] * price_out) * scale / 1e6)
+            o200k, cl100k = runs["gpt-4o-mini"], runs["gpt-4"]
+            print(f"  {name:12s} {o200k['success_rate']:>8.0%} {o200k['llm_calls'] * scale:>7.0f} "
+                  f"{o200k['prompt_tokens'] * scale:>10,.0f} {o200k['completion_tokens'] * scale:>10,.0f} "
+                  f"{cl100k['prompt_tokens'] * scale:>10,.0f} {cl100k['completion_tokens'] * scale:>10,.0f} "
+                  + " ".join(f"{'$%.2f' % c:>{w}s}" for c, w in zip(costs, (12, 9, 9))))
     return 0
 
 

@@ -306,3 +306,14 @@ def test_sampling_keeps_the_likely_tokens_so_the_demo_model_proposes_real_steps(
     model = Game24Model(local, Game24Settings(n_generate_sample=3))
     steps = asyncio.run(model.propose(Game24State(puzzle="4 5 6 10")))
     assert steps, "no usable step line"
+
+
+def test_local_counts_with_its_tokenizer_and_knows_its_trained_context(local):
+    assert local.context_window() == 8_192  # SmolLM2-135M's max_position_embeddings
+    assert local.token_counter().exact
+    chat = [{"role": "system", "content": "Answer with one board."},
+            {"role": "user", "content": "X | 2 | 3\n---------\n4 | O | 6\nX plays 9. Board after:"}]
+    for prompt in (PROMPT, chat):
+        before = local.usage.prompt_tokens
+        _greedy(local, prompt, max_tokens=2)
+        assert local.usage.prompt_tokens - before == local.count_prompt(prompt)  # what the model was fed

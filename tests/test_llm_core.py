@@ -118,7 +118,8 @@ def test_views_record_into_their_own_ledger_and_the_parent():
     episode = run.child()
     asyncio.run(llm.with_usage(episode).generate("one two"))
     assert episode.calls == 1 and run.calls == 1
-    assert episode.completion_tokens == 3 and run.prompt_tokens == 2
+    # As the stand-in gpt-4o-mini counts: "a b c" is 3 tokens; "one two" is 2, plus 7 of chat formatting.
+    assert episode.completion_tokens == 3 and run.prompt_tokens == 9
 
 
 def test_concurrency_limit_is_shared_by_views():

@@ -159,7 +159,8 @@ def test_usage_comes_from_the_response():
         llm = OpenAILLM("m", base_url=server.base_url, **FAST)
         asyncio.run(llm.generate("a b c d", n=2))
     assert llm.usage.calls == 1
-    assert llm.usage.prompt_tokens == 4  # the loopback counts words
+    # The loopback counts as tiktoken would ("m": cl100k_base): 4 tokens + 7 of chat formatting.
+    assert llm.usage.prompt_tokens == 11
     assert llm.usage.completion_tokens == 6
 
 

@@ -120,4 +120,5 @@ def make_oracle(
         usage=options.usage,
         cache=options.cache,
         concurrency=options.concurrency,
+        counts_as=options.counts_as,
     )

@@ -18,12 +18,13 @@ import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, Union, runtime_checkable
 
-from .errors import BackendError, BudgetExceeded, NotSupported, UserError  # noqa: F401  (re-exported)
+from .errors import BackendError, BudgetExceeded, ContextOverflow, NotSupported, UserError  # noqa: F401  (re-exported)
 from .limiter import AdaptiveLimiter
 from .usage import Usage
 
 if TYPE_CHECKING:
     from .cache import ResponseCache
+    from .tokens import TokenCounter
 
 Messages = list[dict[str, str]]
 Prompt = Union[str, Messages]
@@ -224,6 +225,7 @@ class BaseLLM:
             self.usage.record_cache_hits(self.model, hits)
         result = GenerationResult(completions=[], calls=0)
         if missing:
+            self.check_context(prompt, max_tokens)
             self.usage.check_budget()
             async with self._limit():
                 result = await self._generate(
@@ -295,6 +297,43 @@ class BaseLLM:
 
     async def aclose(self) -> None:
         """Release network clients / models; a no-op for most backends."""
+
+    # -- tokens and the context window (tokens.py, context.py) ---------------------------------
+    #: ``--context-window``: the window to check against, whatever the model's own is.
+    window_override: int | None = None
+
+    def token_counter(self) -> "TokenCounter":
+        """How this backend's model counts tokens (here: an OpenAI model's, by its name)."""
+        from .tokens import TokenizerMissing, counter_for_model
+
+        try:
+            return counter_for_model(self.model)
+        except TokenizerMissing as exc:
+            raise UserError(str(exc)) from None
+
+    def context_window(self) -> int | None:
+        """The model's context window in tokens; None when unknown (prompts go unchecked)."""
+        from .context import known_context_window
+
+        return self.window_override or known_context_window(self.model)
+
+    def count_prompt(self, prompt: Prompt) -> int:
+        """The prompt's tokens as this backend's model counts them, chat formatting included."""
+        return self.token_counter().prompt(as_messages(prompt))
+
+    def check_context(self, prompt: Prompt, max_tokens: int) -> None:
+        """Refuse, with one clear error, a request that does not fit the model's window."""
+        window = self.context_window()
+        if window is None:
+            return
+        needed = self.count_prompt(prompt)
+        if needed + max_tokens > window:
+            who = self.name if self.model == self.name else f"{self.name} {self.model!r}"
+            raise ContextOverflow(
+                f"{who}: the prompt has {needed:,} tokens and the answer may take "
+                f"{max_tokens:,} more, over the model's {window:,}-token context window; use a model with a "
+                "larger window, or --context-window N if the model has one the table does not know"
+            )
 
     # -- for subclasses ------------------------------------------------------------------
     async def _generate(

@@ -14,5 +14,9 @@ class NotSupported(UserError):
     """The backend cannot do what was asked (e.g. ``loglik`` on a chat-only server)."""
 
 
+class ContextOverflow(UserError):
+    """A prompt plus its ``max_tokens`` does not fit the model's context window (see context.py)."""
+
+
 class BudgetExceeded(Exception):
     """The run's ``--max-cost`` is spent; the runner stops cleanly."""

@@ -20,6 +20,7 @@ kept on disk (safetensors) and later loads read that instead.
 from __future__ import annotations
 
 import asyncio
+import copy
 import hashlib
 import importlib.util
 import inspect
@@ -38,6 +39,7 @@ from urllib.parse import urlparse
 
 from .base import BaseLLM, Completion, GenerationResult, Prompt, UserError, as_messages, as_text
 from .cache import ResponseCache, default_cache_dir
+from .tokens import HFCounter, chat_ids
 
 if TYPE_CHECKING:
     from .usage import Usage
@@ -172,6 +174,7 @@ class _Loaded:
     # forward() keywords, renamed across transformers versions:
     cache_arg: str  # the KV cache: "cache" (5.x) or "past_key_values"
     last_logits_only: dict[str, int]  # compute logits for the last position only, if supported
+    context_window: int | None = None  # the positions the model was trained for (its config)
 
 
 def prefer_sleeping_openmp_threads() -> None:
@@ -296,7 +299,17 @@ def _finish_loading(model: Any, tokenizer: Any) -> _Loaded:
         last_logits_only=next(
             ({name: 1} for name in ("logits_to_keep", "num_logits_to_keep") if name in forward_params), {}
         ),
+        context_window=_trained_context(model.config),
     )
+
+
+def _trained_context(config: Any) -> int | None:
+    """The context length a model was trained for, from its config (names vary by family)."""
+    for name in ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length"):
+        value = getattr(config, name, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
 
 
 # -- the converted-GGUF disk cache ------------------------------------------------------
@@ -462,13 +475,7 @@ class _Engine:
     # -- prompts ---------------------------------------------------------------------------
     @staticmethod
     def _prompt_ids(lm: _Loaded, prompt: Prompt) -> list[int]:
-        tokenizer = lm.tokenizer
-        if getattr(tokenizer, "chat_template", None):
-            text = tokenizer.apply_chat_template(
-                as_messages(prompt), tokenize=False, add_generation_prompt=True
-            )
-            return list(tokenizer(text, add_special_tokens=False)["input_ids"])
-        return list(tokenizer(as_text(prompt))["input_ids"])  # no template: plain text
+        return chat_ids(lm.tokenizer, as_messages(prompt))  # what HFCounter counts
 
     # -- generation ------------------------------------------------------------------------
     def _generate(self, lm: _Loaded, key: _GenKey, payloads: list[_GenPayload]) -> list[GenerationResult]:
@@ -583,8 +590,6 @@ class _Engine:
     def _score_rows(
         self, lm: _Loaded, prefix_ids: list[list[int]], row_prefix: list[int], row_ids: list[list[int]]
     ) -> list[float]:
-        import copy
-
         import torch
 
         model = lm.model
@@ -714,6 +719,18 @@ class _Runtime:
     max_batch: int
     stats: BatchStats
     batcher: _Batcher | None = None
+    counter: HFCounter | None = None
+    window: int | None = None
+
+    def counting(self, model_name: str) -> tuple[HFCounter, int | None]:
+        """(token counter, trained context length); the first call loads the model on the
+        worker thread and waits for it, later calls do not touch the worker."""
+        if self.counter is None:
+            loaded = self.executor.submit(self.engine.loaded).result()
+            self.window = loaded.context_window
+            # A copy: the worker thread tokenizes with the original while this one counts.
+            self.counter = HFCounter(copy.deepcopy(loaded.tokenizer), model_name)
+        return self.counter, self.window
 
     def batcher_for_running_loop(self) -> _Batcher:
         loop = asyncio.get_running_loop()
@@ -792,6 +809,13 @@ class HFLLM(BaseLLM):
     async def aclose(self) -> None:
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._runtime.executor, self._runtime.engine.release)
+
+    # -- tokens and the context window (the first use loads the model) ---------------------
+    def token_counter(self) -> HFCounter:
+        return self._runtime.counting(self.model)[0]
+
+    def context_window(self) -> int | None:
+        return self.window_override or self._runtime.counting(self.model)[1]
 
     # -- loading (runs on the worker thread) ----------------------------------------------
     def _load(self) -> tuple[_Loaded, str]:

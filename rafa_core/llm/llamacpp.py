@@ -5,7 +5,9 @@ thread-safe per model, so every call runs in a worker thread under one lock; ``n
 samples are ``n`` calls with different sampling seeds (drawn from ``seed``).  Token
 log-probabilities (``logprobs=True`` and ``loglik``) are computed by re-reading the model's
 next-token distribution position by position, exactly, without llama-cpp-python's slow
-``logits_all`` mode.
+``logits_all`` mode.  The model is opened with its trained context length (``n_ctx`` /
+``--context-window`` to choose another), and prompts are counted by its own tokenizer and
+chat template (:class:`~rafa_core.llm.tokens.LlamaCppCounter`) to check them against it.
 
 ``python -m rafa_core.llm.llamacpp --model <gguf> --port <p>`` starts llama.cpp's
 OpenAI-compatible server (``llama_cpp.server``) with the same safety switch as the
@@ -29,6 +31,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, TypeVar
 
 from .base import BackendError, BaseLLM, Completion, GenerationResult, Prompt, UserError, as_messages
+from .tokens import LlamaCppCounter
 
 T = TypeVar("T")
 
@@ -118,7 +121,7 @@ class _Engine:
     seeds: random.Random = field(default_factory=random.Random)
 
 
-def _load(path: Path, n_ctx: int) -> Any:
+def _load(path: Path, n_ctx: int | None) -> Any:
     prefer_passive_openmp()
     try:
         import llama_cpp
@@ -128,7 +131,8 @@ def _load(path: Path, n_ctx: int) -> Any:
         with safe_model_params():
             # No logits_all: llama-cpp-python is many times slower with it; the log-probabilities
             # we need are read one position at a time instead (see _token_logprobs).
-            return llama_cpp.Llama(str(path), n_ctx=n_ctx, verbose=False)
+            # n_ctx=0: the context length the model was trained with.
+            return llama_cpp.Llama(str(path), n_ctx=n_ctx or 0, verbose=False)
     except (ValueError, RuntimeError, OSError) as exc:
         raise UserError(f"llamacpp: cannot load {path}: {exc}")
 
@@ -136,17 +140,25 @@ def _load(path: Path, n_ctx: int) -> Any:
 class LlamaCppLLM(BaseLLM):
     supports_loglik = True
 
-    def __init__(self, gguf_path: str | Path, *, seed: int = 0, n_ctx: int = 2048, **kwargs: Any) -> None:
+    def __init__(self, gguf_path: str | Path, *, seed: int = 0, n_ctx: int | None = None, **kwargs: Any) -> None:
         path = Path(gguf_path)
         super().__init__(f"llamacpp:{path.name}", path.stem, **kwargs)
         if not path.is_file():
             raise UserError(f"llamacpp: GGUF file not found: {path}")
         self.path = path
-        self.n_ctx = n_ctx
-        self._engine = _Engine(_load(path, n_ctx), seeds=random.Random(seed))
+        model = _load(path, n_ctx)
+        self.n_ctx = model.n_ctx()  # the trained length unless n_ctx was given
+        self._engine = _Engine(model, seeds=random.Random(seed))
+        self._counter = LlamaCppCounter(model, path.stem)
 
     def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "gguf": str(self.path)}
+        return {**super().describe(), "gguf": str(self.path), "n_ctx": self.n_ctx}
+
+    def token_counter(self) -> LlamaCppCounter:
+        return self._counter
+
+    def context_window(self) -> int:
+        return self.n_ctx
 
     async def _run(self, work: Callable[[Any], T]) -> T:
         engine = self._engine

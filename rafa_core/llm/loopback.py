@@ -14,7 +14,8 @@ Endpoints: ``POST /v1/chat/completions``, ``POST /v1/completions`` (``echo`` + `
 score the prompt through ``loglik_rule``; the openai backend's ``loglik`` then returns what
 ``ScriptedLLM.loglik`` would), ``GET /v1/models``.  ``loglik_rule`` must accept any text:
 the backend first checks the server's echo alignment on a counting sequence.  Answers are
-not cut at ``max_tokens`` (the rule sees it, as with ScriptedLLM); ``usage`` counts words.
+not cut at ``max_tokens`` (the rule sees it, as with ScriptedLLM); ``usage`` counts tokens as
+the requested model would (:mod:`.tokens`; a model tiktoken does not know: ``cl100k_base``).
 
 Faults are drawn per POST request from ``(seed, request number)``; each kind imitates
 something a real API does: ``429`` (with ``Retry-After``), ``500``, ``reset`` (the socket
@@ -47,7 +48,8 @@ from typing import Any
 
 from .base import Completion
 from .openai_backend import DRAW_HEADER
-from .scripted import LoglikRule, Rule, ScriptedLLM, _count_tokens
+from .scripted import LoglikRule, Rule, ScriptedLLM
+from .tokens import counter_for_model
 
 FAULT_KINDS = ("429", "500", "reset", "hang", "truncated")
 
@@ -315,7 +317,9 @@ class LoopbackServer:
         completions = result.completions
         if self.max_choices is not None:
             completions = completions[: self.max_choices]
-        return completions, result.prompt_tokens, sum(_count_tokens(c.text) for c in completions)
+        counter = counter_for_model(str(body.get("model")))  # a real server bills its own model's tokens
+        prompt_tokens = counter.text(prompt) if isinstance(prompt, str) else counter.prompt(prompt)
+        return completions, prompt_tokens, sum(counter.text(c.text) for c in completions)
 
     def token_logprobs(self, completion: Completion) -> tuple[list[str], list[float]]:
         """The completion's own token logprobs, or made-up deterministic ones (all < 0)."""

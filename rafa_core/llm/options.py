@@ -21,6 +21,10 @@ class BackendOptions:
     max_retries: int = 6
     seed: int = 0
     usage: Usage = field(default_factory=Usage)
+    # The model simulated backends count tokens as (default tokens.DEFAULT_STAND_IN).
+    counts_as: str | None = None
+    # --context-window: check prompts against this window; llamacpp opens the model with it.
+    context_window: int | None = None
 
 
 # Builds a benchmark's simulated backend from (error rate, options).

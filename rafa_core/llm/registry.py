@@ -58,6 +58,7 @@ def make_llm(spec: str, options: BackendOptions, oracle: OracleFactory | None = 
     llm = _make_llm(spec, options, oracle)
     if (spec or "").strip().partition(":")[0] in FREE_KINDS:
         options.usage.mark_free(llm.model)
+    llm.window_override = options.context_window
     return llm
 
 
@@ -82,7 +83,7 @@ def _make_llm(spec: str, options: BackendOptions, oracle: OracleFactory | None =
             raise UserError(f"llamacpp backend needs an existing GGUF file: llamacpp:<path> (got {arg!r})")
         from .llamacpp import LlamaCppLLM
 
-        return LlamaCppLLM(arg, seed=options.seed, **common)
+        return LlamaCppLLM(arg, seed=options.seed, n_ctx=options.context_window, **common)
     if kind == "oracle":
         if oracle is None:
             raise UserError("this entry point has no oracle backend")
@@ -96,7 +97,7 @@ def _make_llm(spec: str, options: BackendOptions, oracle: OracleFactory | None =
     if kind == "replay":
         from .scripted import ReplayLLM
 
-        return ReplayLLM(arg, **common)
+        return ReplayLLM(arg, counts_as=options.counts_as, **common)
     if kind == "scripted":
         raise UserError("the scripted backend is for tests; use oracle or replay:<file> on the command line")
     # Servers behind --base-url name models freely (Ollama's "llama3:8b"); OpenAI's do not.

@@ -1,4 +1,9 @@
-"""Deterministic test doubles: rule-driven and replayed backends. Always labelled simulated."""
+"""Deterministic test doubles: rule-driven and replayed backends. Always labelled simulated.
+
+They report tokens as the model they stand in for would count them (``counts_as``; default
+:data:`~rafa_core.llm.tokens.DEFAULT_STAND_IN`), and check prompts against that model's
+context window, so a simulated run's usage and context errors are the real model's.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +25,8 @@ from .base import (
     as_text,
     request_key,
 )
+from .context import known_context_window
+from .tokens import DEFAULT_STAND_IN, TokenCounter, TokenizerMissing, counter_for_model
 
 if TYPE_CHECKING:
     from .options import BackendOptions
@@ -45,9 +52,26 @@ Rule = Callable[[str, ScriptedRequest], RuleAnswer]
 LoglikRule = Callable[[str, str], float]
 
 
-def _count_tokens(text: str) -> int:
-    # A rough, deterministic token count so usage accounting is testable.
-    return len(text.split())
+class StandIn:
+    """Token counts and context window of the model a simulated backend stands in for."""
+
+    counts_as: str = DEFAULT_STAND_IN
+
+    def token_counter(self) -> TokenCounter:
+        try:
+            return counter_for_model(self.counts_as)
+        except TokenizerMissing as exc:
+            raise UserError(str(exc)) from None
+
+    def context_window(self) -> int | None:
+        return self.window_override or known_context_window(self.counts_as)  # type: ignore[attr-defined]
+
+    def describe(self) -> dict:
+        return {**super().describe(), "counts_tokens_as": self.token_counter().name}  # type: ignore[misc]
+
+    def _usage_of(self, prompt: Prompt, texts: Sequence[str]) -> tuple[int, int]:
+        counter = self.token_counter()
+        return counter.prompt(as_messages(prompt)), sum(counter.text(t) for t in texts)
 
 
 def _cut_at_stop(text: str, stop: list[str] | None) -> tuple[str, str]:
@@ -58,7 +82,7 @@ def _cut_at_stop(text: str, stop: list[str] | None) -> tuple[str, str]:
     return text, "stop"
 
 
-class ScriptedLLM(BaseLLM):
+class ScriptedLLM(StandIn, BaseLLM):
     """Answers from a rule ``(prompt_text, request) -> answer(s)``; no network, no model."""
 
     simulated = True
@@ -70,9 +94,11 @@ class ScriptedLLM(BaseLLM):
         name: str = "scripted",
         loglik_rule: LoglikRule | None = None,
         seed: int = 0,
+        counts_as: str | None = None,
         **kwargs,
     ) -> None:
         super().__init__(name, name, **kwargs)
+        self.counts_as = counts_as or DEFAULT_STAND_IN
         self.rule = rule
         self.loglik_rule = loglik_rule
         self.supports_loglik = loglik_rule is not None
@@ -110,15 +136,13 @@ class ScriptedLLM(BaseLLM):
                 continue
             body, reason = _cut_at_stop(a, stop)
             completions.append(Completion(text=body, finish_reason=reason))
-        return GenerationResult(
-            completions=completions,
-            prompt_tokens=_count_tokens(text),
-            completion_tokens=sum(_count_tokens(c.text) for c in completions),
-        )
+        prompt_tokens, completion_tokens = self._usage_of(prompt, [c.text for c in completions])
+        return GenerationResult(completions=completions, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
 
     async def _loglik(self, prefix, continuations):
         assert self.loglik_rule is not None
-        return [self.loglik_rule(prefix, c) for c in continuations], _count_tokens(prefix), 1
+        tokens = sum(self.token_counter().text(prefix + c) for c in continuations)
+        return [self.loglik_rule(prefix, c) for c in continuations], tokens, 1
 
 
 def oracle_backend(rule: Rule, error_rate: float, options: "BackendOptions", **kwargs) -> ScriptedLLM:
@@ -126,10 +150,10 @@ def oracle_backend(rule: Rule, error_rate: float, options: "BackendOptions", **k
     built with the shared backend options (seed, usage ledger, cache, concurrency)."""
     name = "oracle" if error_rate == 0 else f"oracle:{error_rate:g}"
     return ScriptedLLM(rule, name=name, seed=options.seed, usage=options.usage, cache=options.cache,
-                       concurrency=options.concurrency, **kwargs)
+                       concurrency=options.concurrency, counts_as=options.counts_as, **kwargs)
 
 
-class ReplayLLM(BaseLLM):
+class ReplayLLM(StandIn, BaseLLM):
     """Replays recorded answers from a JSONL file; an unrecorded request is an error.
 
     Each line: ``{"messages": [...] | "prompt": "...", "completions": ["...", ...]}``;
@@ -142,8 +166,9 @@ class ReplayLLM(BaseLLM):
 
     simulated = True
 
-    def __init__(self, path: str | Path, **kwargs) -> None:
+    def __init__(self, path: str | Path, counts_as: str | None = None, **kwargs) -> None:
         super().__init__(f"replay:{path}", "replay", **kwargs)
+        self.counts_as = counts_as or DEFAULT_STAND_IN
         source = Path(path)
         if source.is_dir():
             source = source / "requests.jsonl"
@@ -202,10 +227,11 @@ class ReplayLLM(BaseLLM):
                 raise BackendError(f"replay: no recorded answer for prompt {as_text(prompt)[:80]!r}")
             completions = [Completion(text=_cut_at_stop(recorded[i % len(recorded)], stop)[0], finish_reason="stop")
                            for i in range(n)]
+        prompt_tokens, completion_tokens = self._usage_of(prompt, [c.text for c in completions])
         return GenerationResult(
             completions=completions,
-            prompt_tokens=_count_tokens(as_text(prompt)),
-            completion_tokens=sum(_count_tokens(c.text) for c in completions),
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
         )
 
     async def _loglik(self, prefix, continuations):
@@ -213,4 +239,4 @@ class ReplayLLM(BaseLLM):
         missing = [c for c, k in zip(continuations, keys) if k not in self.scores]
         if missing:
             raise BackendError(f"replay: no recorded score for {missing[0][:60]!r} after {prefix[-60:]!r}")
-        return [self.scores[k] for k in keys], _count_tokens(prefix), 1
+        return [self.scores[k] for k in keys], self.token_counter().text(prefix), 1

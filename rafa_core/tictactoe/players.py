@@ -23,6 +23,7 @@ from typing import Any, Awaitable, Callable, Protocol, Sequence
 
 from ..llm.base import BaseLLM, Messages
 from ..llm.request_log import labelled
+from ..llm.context import fit_examples
 from ..memory import Memory
 from ..search.game import DRAW, LOSS, WIN, GameSearch, StateCache
 from . import prompts as P
@@ -262,7 +263,7 @@ class TicTacToeModel:
 
     # -- the four models ---------------------------------------------------------------------------
     async def dynamics(self, before: Board, mover: Role, move: int) -> Board | None:
-        answer = await self.ask(P.dynamics_prompt(before, mover, move, self.examples("dynamics")), BOARD_TOKENS, END_OF_BLOCK)
+        answer = await self.ask_with_examples("dynamics", lambda ex: P.dynamics_prompt(before, mover, move, ex), BOARD_TOKENS)
         after = parse_board(answer)
         # A well-formed prediction adds exactly one mark of the mover; anything else is malformed.
         if after is None or not _one_more_mark(before, after, mover):
@@ -272,7 +273,7 @@ class TicTacToeModel:
 
     async def opponent(self, board: Board) -> int | None:
         mover = other(self.role)
-        answer = await self.ask(P.opponent_prompt(board, mover, self.examples("opponent")), MOVE_TOKENS, END_OF_BLOCK)
+        answer = await self.ask_with_examples("opponent", lambda ex: P.opponent_prompt(board, mover, ex), MOVE_TOKENS)
         move = P.first_position(answer)
         if move is None or not board.is_legal(move):
             self.log.append({"model": "opponent", "board": board.key(), "answer": answer, "prediction": None})
@@ -280,18 +281,28 @@ class TicTacToeModel:
         return move
 
     async def winner(self, board: Board) -> str | None:
-        answer = await self.ask(P.winner_prompt(board, self.examples("winner")), WINNER_TOKENS, END_OF_BLOCK)
+        answer = await self.ask_with_examples("winner", lambda ex: P.winner_prompt(board, ex), WINNER_TOKENS)
         verdict = P.parse_winner(answer)
         if verdict is None:
             self.log.append({"model": "winner", "board": board.key(), "answer": answer[-200:], "prediction": None})
         return verdict
 
     async def availability(self, board: Board) -> frozenset[int] | None:
-        answer = await self.ask(P.availability_prompt(board, self.examples("availability")), MOVE_TOKENS, END_OF_BLOCK)
+        answer = await self.ask_with_examples("availability", lambda ex: P.availability_prompt(board, ex), MOVE_TOKENS)
         empties = P.parse_empty_positions(answer)
         if empties is None:
             self.log.append({"model": "availability", "board": board.key(), "answer": answer, "prediction": None})
         return empties
+
+    async def ask_with_examples(self, kind: str, build: Callable[[list[dict[str, Any]]], Messages], max_tokens: int) -> str:
+        """Ask ``kind``'s model with its examples.  A prompt that would not fit the LLM's
+        context window leaves out the oldest learned examples (logged); seeds always stay."""
+        prompt, left_out = fit_examples(self.llm, build, self.examples(kind), max_tokens,
+                                        keep_first=len(seed_examples()[kind]))
+        note = {"model": kind, "examples_left_out": left_out, "why": "context window"}
+        if left_out and note not in self.log:  # once per decision, not per imagined line
+            self.log.append(note)
+        return await self.ask(prompt, max_tokens, END_OF_BLOCK)
 
     # -- TwoPlayerModel ------------------------------------------------------------------------------
     async def propose(self, board: Board) -> list[int]:
