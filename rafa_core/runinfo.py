@@ -15,6 +15,12 @@ def read_json(path: Path, default: Any = None) -> Any:
         return default
 
 
+def read_json_object(path: Path) -> dict[str, Any]:
+    """A JSON file holding an object (``config.json``, ``summary.json``); {} when missing or not one."""
+    data = read_json(Path(path), {})
+    return data if isinstance(data, dict) else {}
+
+
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
     """The whole JSON objects of a JSONL file, one per line (a torn or foreign line is skipped)."""
     records = []

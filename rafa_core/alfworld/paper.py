@@ -9,9 +9,10 @@ The paper reports it as a success rate by trial (x = trials, from 0); with fewer
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
+
+from ..runinfo import read_json_object
 
 ORIGINAL_GAMES = 134
 ORIGINAL_SOLVED = (80, 112, 127, 129, 130, 130, 132, 133, 133, 133, 133, 133, 133)
@@ -20,16 +21,13 @@ ORIGINAL_LABEL = "original RAFA (shipped run_logs, text-davinci-003)"
 
 def recognise(run_dir: Path) -> bool:
     """An ALFWorld run: its config names the ALFWorld data and config, and it has a summary."""
-    try:
-        config = json.loads((Path(run_dir) / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return isinstance(config, dict) and "alfworld_config" in config and (Path(run_dir) / "summary.json").is_file()
+    config = read_json_object(Path(run_dir) / "config.json")
+    return "alfworld_config" in config and (Path(run_dir) / "summary.json").is_file()
 
 
 def solved_by_trial(run_dir: Path) -> tuple[list[int], int, bool]:
     """(cumulative solved after each trial, games, simulated) from the run's summary."""
-    summary: dict[str, Any] = json.loads((Path(run_dir) / "summary.json").read_text(encoding="utf-8"))
+    summary = read_json_object(Path(run_dir) / "summary.json")
     return list(summary.get("successes_by_trial") or []), int(summary.get("episodes") or 0), bool(summary.get("simulated"))
 
 

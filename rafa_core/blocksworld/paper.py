@@ -9,9 +9,10 @@ at 60 environment steps (Vicuna v1.3; CoT with GPT-4), marked and labelled as su
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
+
+from ..runinfo import read_json_object
 
 REFERENCE_STEP = 60  # where the paper's numbers are read off
 # (set, label) -> success rate (%), read off the paper's figure (blocksworld.md, README).
@@ -31,11 +32,7 @@ _REFERENCE_STYLE = {
 
 
 def _read(run_dir: Path, name: str) -> dict[str, Any]:
-    try:
-        data = json.loads((Path(run_dir) / name).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
+    return read_json_object(Path(run_dir) / name)
 
 
 def recognise(run_dir: Path) -> bool:

@@ -14,10 +14,10 @@ x = 20 beside our curves and labelled as read off the paper.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
+from ..runinfo import read_json_object
 from .improvements import FLAGS
 
 STEP_OFFSET = 3  # the original's figure: x = len(env_info) + 3
@@ -33,11 +33,7 @@ PAPER_AT_20 = {
 
 
 def _read(run_dir: Path, name: str) -> dict[str, Any]:
-    try:
-        data = json.loads((Path(run_dir) / name).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
+    return read_json_object(Path(run_dir) / name)
 
 
 def recognise(run_dir: Path) -> bool:

@@ -24,6 +24,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
+from ..runinfo import read_jsonl
+
 if TYPE_CHECKING:
     from .base import Completion
 
@@ -175,16 +177,4 @@ def _cut_torn_tail(path: Path) -> None:
 
 def read_requests(path: str | Path) -> list[dict[str, Any]]:
     """Every whole record of a request log (a torn or foreign line is skipped)."""
-    records = []
-    try:
-        lines = Path(path).read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError:
-        return []
-    for line in lines:
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(record, dict):
-            records.append(record)
-    return records
+    return read_jsonl(Path(path))

@@ -13,9 +13,10 @@ labelled "original"; the figure shows GPT-4 B=3 and B=4, the GPT-3.5 runs were s
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Sequence
+
+from ..runinfo import read_json_object
 
 from .results import evaluations, load_games
 
@@ -44,17 +45,9 @@ def running_mean(values: Sequence[float], window: int = SMOOTHING) -> list[float
     return out
 
 
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def recognise(run_dir: Path) -> bool:
     """A Tic-Tac-Toe run directory (its config names the O player's breadth)."""
-    config = _read_json(Path(run_dir) / "config.json")
+    config = read_json_object(Path(run_dir) / "config.json")
     return config.get("benchmark") == "tictactoe" or "O_MPC" in config
 
 
@@ -96,7 +89,7 @@ def draw_paper(ax, runs: list[tuple[Path, str]]) -> None:
         curve = paper_curve(run_dir)
         if not curve:
             continue
-        simulated = " [simulated]" if _read_json(Path(run_dir) / "summary.json").get("simulated") else ""
+        simulated = " [simulated]" if read_json_object(Path(run_dir) / "summary.json").get("simulated") else ""
         ax.plot([x for x, _ in curve], [y for _, y in curve], marker="o", markersize=4, linewidth=2.4,
                 color=OUR_COLORS[i % len(OUR_COLORS)], label=f"ours: {label}{simulated}")
         lowest = min(lowest, *(y for _, y in curve))
