@@ -10,7 +10,6 @@ The paper reports it as a success rate by trial (x = trials, from 0); with fewer
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from ..runinfo import read_json_object
 

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Hashable, Sequence
 from urllib.parse import urlparse
 
-from .base import BaseLLM, Completion, GenerationResult, Prompt, UserError, as_messages, as_text
+from .base import BaseLLM, Completion, GenerationResult, Prompt, UserError, as_messages
 from .cache import ResponseCache, default_cache_dir
 from .tokens import HFCounter, chat_ids
 
