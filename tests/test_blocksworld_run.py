@@ -274,7 +274,8 @@ def test_torch_distributed_launch_on_cpu_only_rank0_writes(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert "launch: 2 processes (gloo" in result.stdout
     assert result.stdout.count("backend: oracle:0.3") == 1  # rank 0 alone speaks
-    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["config.json", "episodes.jsonl", "summary.json"]
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["config.json", "episodes.jsonl", "requests.jsonl",
+                                                                   "summary.json"]
     assert len((tmp_path / "run" / "episodes.jsonl").read_text().splitlines()) == 1
     assert list(work.iterdir()) == []  # no other rank wrote anything (no default run directory)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cwd", "run"]
