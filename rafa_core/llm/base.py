@@ -66,15 +66,19 @@ class Completion:
             return self
         print(f"note: a {len(self.text):,}-character answer from {source} was cut to "
               f"{MAX_COMPLETION_CHARS:,} characters", file=sys.stderr)
-        self.text = self.text[:MAX_COMPLETION_CHARS]
-        self.finish_reason = "length"
+        self.cut(MAX_COMPLETION_CHARS, "length")
+        return self
+
+    def cut(self, at: int, finish_reason: str) -> None:
+        """Keep the first ``at`` characters, with the tokens and log-probabilities in step."""
+        self.text = self.text[:at]
+        self.finish_reason = finish_reason
         if self.tokens is not None and self.token_logprobs is not None:
             kept, length = 0, 0
-            while kept < len(self.tokens) and length < MAX_COMPLETION_CHARS:
+            while kept < len(self.tokens) and length < at:
                 length += len(self.tokens[kept])
                 kept += 1
             self.tokens, self.token_logprobs = self.tokens[:kept], self.token_logprobs[:kept]
-        return self
 
     @classmethod
     def from_json(cls, data: dict[str, Any], cached: bool = False) -> "Completion":

@@ -586,16 +586,7 @@ def _cut_at_stop(completion: Completion, stop: list[str] | None) -> None:
     cuts = [completion.text.find(s) for s in stop if s and s in completion.text]
     if not cuts:
         return
-    cut = min(cuts)
-    completion.text = completion.text[:cut]
-    completion.finish_reason = "stop"
-    if completion.tokens is not None and completion.token_logprobs is not None:
-        kept, length = 0, 0
-        while kept < len(completion.tokens) and length < cut:
-            length += len(completion.tokens[kept])
-            kept += 1
-        completion.tokens = completion.tokens[:kept]
-        completion.token_logprobs = completion.token_logprobs[:kept]
+    completion.cut(min(cuts), "stop")
 
 
 def _offsets(tokens: list[str]) -> list[int]:
