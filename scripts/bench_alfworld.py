@@ -43,7 +43,7 @@ from rafa_core.agent import RAFAAgent  # noqa: E402
 from rafa_core.alfworld.model import AlfWorldModel, Journal  # noqa: E402
 from rafa_core.alfworld.oracle import make_rule  # noqa: E402
 from rafa_core.alfworld.trials import EpisodeContext  # noqa: E402
-from rafa_core.llm.loopback import LoopbackServer  # noqa: E402
+from rafa_testkit.loopback import LoopbackServer  # noqa: E402
 from rafa_core.llm.openai_backend import OpenAILLM  # noqa: E402
 from rafa_core.llm.scripted import ScriptedLLM  # noqa: E402
 from rafa_core.llm.usage import Usage  # noqa: E402

@@ -49,7 +49,7 @@ from rafa_core.game24 import prompts  # noqa: E402
 from rafa_core.game24.cli import amain  # noqa: E402
 from rafa_core.game24.oracle import Game24Oracle  # noqa: E402
 from rafa_core.llm.critical_path import DelayedLLM, run_on_virtual_clock  # noqa: E402
-from rafa_core.llm.loopback import LoopbackProcess, Quota  # noqa: E402
+from rafa_testkit.loopback import LoopbackProcess, Quota  # noqa: E402
 from rafa_core.llm.openai_backend import OpenAILLM  # noqa: E402
 from rafa_core.llm.usage import price_of  # noqa: E402
 

@@ -34,7 +34,7 @@ import test_fuzz_parsers as fuzz  # noqa: E402
 from rafa_core.game24 import cli as game24_cli  # noqa: E402
 from rafa_core.game24.oracle import Game24Oracle  # noqa: E402
 from rafa_core.llm import openai_backend  # noqa: E402
-from rafa_core.llm.loopback import FAULT_KINDS, FaultPlan, LoopbackServer  # noqa: E402
+from rafa_testkit.loopback import FAULT_KINDS, FaultPlan, LoopbackServer  # noqa: E402
 
 
 # -- fuzzing -----------------------------------------------------------------------------------

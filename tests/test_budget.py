@@ -11,7 +11,7 @@ from typing import Any
 from rafa_core.cli import EXIT_BUDGET, EXIT_OK, EXIT_USER_ERROR
 from rafa_core.game24 import cli as game24_cli
 from rafa_core.game24.oracle import Game24Oracle
-from rafa_core.llm.loopback import LoopbackServer
+from rafa_testkit.loopback import LoopbackServer
 from rafa_core.tictactoe import cli as tictactoe_cli
 from rafa_core.tictactoe.oracle import OracleErrors, TicTacToeRules
 

@@ -20,7 +20,7 @@ from rafa_core.blocksworld.oracle import PriorRule, WorldModelRule
 from rafa_core.game24 import cli as game24_cli
 from rafa_core.game24.oracle import Game24Oracle
 from rafa_core.llm import openai_backend
-from rafa_core.llm.loopback import FAULT_KINDS, FaultPlan, LoopbackServer
+from rafa_testkit.loopback import FAULT_KINDS, FaultPlan, LoopbackServer
 from rafa_core.llm.scripted import LoglikRule, Rule
 from rafa_core.tictactoe import cli as tictactoe_cli
 from rafa_core.tictactoe.oracle import OracleErrors, TicTacToeRules

@@ -12,7 +12,7 @@ import pytest
 
 from rafa_core.cli import API_EPISODES, API_IN_FLIGHT, LOCAL_EPISODES, add_shared_flags, build_llm
 from rafa_core.llm.limiter import AdaptiveLimiter
-from rafa_core.llm.loopback import Quota, LoopbackServer, _Bucket
+from rafa_testkit.loopback import Quota, LoopbackServer, _Bucket
 from rafa_core.llm.openai_backend import OpenAILLM
 from rafa_core.llm.scripted import ScriptedLLM
 from rafa_core.llm.usage import Usage

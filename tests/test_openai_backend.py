@@ -9,7 +9,7 @@ import pytest
 
 from rafa_core.llm.base import BackendError, NotSupported, UserError
 from rafa_core.llm.cache import ResponseCache
-from rafa_core.llm.loopback import LoopbackServer
+from rafa_testkit.loopback import LoopbackServer
 from rafa_core.llm.openai_backend import OpenAILLM
 from rafa_core.llm.registry import BackendOptions, make_llm
 from rafa_core.llm.scripted import ScriptedLLM

@@ -46,10 +46,10 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from .base import Completion
-from .openai_backend import DRAW_HEADER
-from .scripted import LoglikRule, Rule, ScriptedLLM
-from .tokens import counter_for_model
+from rafa_core.llm.base import Completion
+from rafa_core.llm.openai_backend import DRAW_HEADER
+from rafa_core.llm.scripted import LoglikRule, Rule, ScriptedLLM
+from rafa_core.llm.tokens import counter_for_model
 
 FAULT_KINDS = ("429", "500", "reset", "hang", "truncated")
 
