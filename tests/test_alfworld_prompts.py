@@ -293,7 +293,7 @@ def test_prefetched_proposals_are_the_ones_propose_asks_and_close_waits_for_the_
 
     calls, journal, leftovers = asyncio.run(run())
     assert calls == 2  # child's proposals, and other's, waited for (and billed) though unused
-    assert journal.speculative_wasted == 1 and not journal.unclaimed
+    assert journal.speculative_wasted == 1 and not journal.requests.unclaimed
     assert journal.speculation_note() == "speculative calls: 2, wasted: 1"
     assert leftovers == []
 

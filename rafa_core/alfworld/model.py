@@ -22,13 +22,13 @@ improvements is a ``ModelConfig`` flag (``--improved`` turns them all on).
 
 from __future__ import annotations
 
-import asyncio
 import difflib
 import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..llm.base import BaseLLM, Completion
+from ..llm.memo import Memo
 from .prompts import (
     Turn,
     actor_prompt,
@@ -102,43 +102,34 @@ class Journal:
     # The episode's answers by request. After a real step whose observation the world model
     # predicted, the new tree repeats prompts of the previous one (same history): they are
     # answered once. A proposer prompt keeps its first draw of samples, like a cache would.
-    answers: dict[str, "asyncio.Future[list[Completion]]"] = field(default_factory=dict, repr=False)
-    # Requests started ahead of need (the planner's prefetch) that nobody has asked for yet.
-    unclaimed: set[str] = field(default_factory=set, repr=False)
-    speculative: int = 0  # requests started ahead of need
-    speculative_wasted: int = 0  # of those, never asked for by the episode's end
+    # Requests the planner prefetched and nobody asked for by the episode's end are wasted.
+    requests: Memo[str, list[Completion]] = field(default_factory=Memo, repr=False)
 
     @staticmethod
     def key(prompt: Any, params: dict[str, Any]) -> str:
         return json.dumps([prompt, params], sort_keys=True, ensure_ascii=False, default=str)
 
-    def _start(self, key: str, llm: BaseLLM, prompt: Any, params: dict[str, Any]) -> asyncio.Future[list[Completion]]:
-        if key not in self.answers:
-            self.answers[key] = asyncio.ensure_future(llm.generate(prompt, **params))
-        return self.answers[key]
-
     async def ask(self, llm: BaseLLM, prompt: Any, **params: Any) -> list[Completion]:
-        key = self.key(prompt, params)
-        self.unclaimed.discard(key)
-        return await self._start(key, llm, prompt, params)
+        return await self.requests.get(self.key(prompt, params), lambda: llm.generate(prompt, **params))
 
     def prefetch(self, llm: BaseLLM, prompt: Any, **params: Any) -> None:
         """Start a request a later ``ask`` will probably make; do not wait for it."""
-        key = self.key(prompt, params)
-        if key not in self.answers:
-            self.speculative += 1
-            self.unclaimed.add(key)
-            self._start(key, llm, prompt, params)
+        self.requests.prefetch(self.key(prompt, params), lambda: llm.generate(prompt, **params))
 
     async def close(self) -> None:
-        """At the episode's end: let prefetched requests still running finish, count the unused.
+        """At the episode's end: let prefetched requests still running finish (not cancelled:
+        usage and logs stay the same whatever the timing), count the unused as wasted."""
+        await self.requests.settle()
 
-        They are not cancelled: a provider bills a request it has started anyway, and waiting
-        keeps the usage, the retries and the logs the same whatever the timing was."""
-        self.speculative_wasted += len(self.unclaimed)
-        # return_exceptions: a prefetched failure is counted in usage, not raised here.
-        await asyncio.gather(*(self.answers[k] for k in self.unclaimed), return_exceptions=True)
-        self.unclaimed.clear()
+    @property
+    def speculative(self) -> int:
+        """Requests started ahead of need."""
+        return self.requests.prefetched
+
+    @property
+    def speculative_wasted(self) -> int:
+        """Of those, never asked for by the episode's end."""
+        return self.requests.wasted
 
     def speculation_note(self) -> str | None:
         if not self.speculative:

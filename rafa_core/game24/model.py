@@ -16,6 +16,7 @@ from typing import Any
 
 from ..llm.base import BaseLLM, Completion, Prompt, as_messages
 from ..llm.draws import Draws
+from ..llm.memo import Memo
 from ..memory import Memory
 from ..search.base import Plan
 from . import prompts
@@ -155,25 +156,14 @@ def parse_vote(text: str, n_choices: int) -> int | None:
     return None
 
 
-@dataclass
-class ValueCache:
-    """Critic answers per (critic context, candidate): one episode's memory state.
+# Critic answers per exact critic request (--value-cache): one episode's memo. The key
+# holds the lessons the critic sees and the candidate's numbers (or answer), so a repeated
+# evaluation in the same memory state costs nothing and concurrent duplicates make one call.
+ValueCache = Memo[str, float]
 
-    The key is the exact critic request, which holds the lessons the critic sees and the
-    candidate's numbers (or answer); a repeated evaluation costs nothing. In-flight
-    requests are shared too, so concurrent duplicates make one call.
-    """
 
-    entries: dict[str, "asyncio.Future[float]"] = field(default_factory=dict)
-    hits: int = 0
-
-    async def get(self, prompt: Prompt, compute) -> float:
-        key = json.dumps(as_messages(prompt), sort_keys=True)
-        if key in self.entries:
-            self.hits += 1
-        else:
-            self.entries[key] = asyncio.ensure_future(compute())
-        return await self.entries[key]
+def critic_key(prompt: Prompt) -> str:
+    return json.dumps(as_messages(prompt), sort_keys=True)
 
 
 @dataclass
@@ -248,7 +238,7 @@ class Game24Model:
             return 0.0  # the line says nothing about the numbers left
         prompt = self.critic_prompt(text)
         if self.settings.improved.value_cache:
-            return await self.values.get(prompt, lambda: self._value(prompt, stop))
+            return await self.values.get(critic_key(prompt), lambda: self._value(prompt, stop))
         return await self._value(prompt, stop)  # the original: no value cache, a fresh draw
 
     async def _value(self, prompt: Prompt, stop: list[str]) -> float:

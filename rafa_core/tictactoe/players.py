@@ -24,6 +24,7 @@ from typing import Any, Awaitable, Callable, Protocol, Sequence
 from ..llm.base import BaseLLM, Messages
 from ..llm.request_log import labelled
 from ..llm.context import fit_examples
+from ..llm.memo import Memo
 from ..memory import Memory
 from ..search.game import DRAW, LOSS, WIN, GameSearch, StateCache
 from . import prompts as P
@@ -199,23 +200,21 @@ class LearnedState:
     memory: Memory = field(default_factory=Memory)
     plan: str = ""
     cache: StateCache[Board, int] = field(default_factory=StateCache)
-    # The models' answers by prompt: one imagined question is asked once, however many
-    # search paths (and the learning check after the real move) reach it; ``pending`` holds
-    # the asks in flight, so concurrent paths make one call, not two.
-    answers: dict[str, str] = field(default_factory=dict)
-    pending: dict[str, "asyncio.Future[str]"] = field(default_factory=dict)
+    # The models' answers by request: one imagined question is asked once, however many
+    # search paths (and the learning check after the real move) reach it, and concurrent
+    # paths share the ask in flight. Forgotten when a model changes.
+    answers: Memo[str, str] = field(default_factory=Memo)
 
     def model_updated(self) -> None:
         self.cache.mark_stale()
-        self.answers.clear()
-        self.pending.clear()
+        self.answers.invalidate()
 
     def to_json(self) -> dict[str, Any]:
         return {
             "memory": self.memory.to_json(),
             "plan": self.plan,
             "search_cache": self.cache.to_json(Board.key),
-            "answers": dict(self.answers),
+            "answers": self.answers.snapshot(),
         }
 
     @classmethod
@@ -224,7 +223,7 @@ class LearnedState:
             memory=Memory.from_json(data.get("memory", {})),
             plan=str(data.get("plan", "")),
             cache=StateCache.from_json(data.get("search_cache", []), Board.from_key),
-            answers={str(k): str(v) for k, v in data.get("answers", {}).items()},
+            answers=Memo({str(k): str(v) for k, v in data.get("answers", {}).items()}),
         )
 
 
@@ -244,18 +243,8 @@ class TicTacToeModel:
     log: list[dict[str, Any]] = field(default_factory=list)
 
     async def ask(self, messages: Messages, max_tokens: int, stop: list[str] | None = None) -> str:
-        learned = self.learned
         key = answer_key(messages, max_tokens, stop)
-        if key in learned.answers:
-            return learned.answers[key]
-        if key not in learned.pending:
-            learned.pending[key] = asyncio.ensure_future(ask(self.llm, messages, self.temperature, max_tokens, stop))
-        future = learned.pending[key]
-        answer = await future
-        if learned.pending.get(key) is future:  # not cleared by a model update meanwhile
-            learned.answers[key] = answer
-            del learned.pending[key]
-        return answer
+        return await self.learned.answers.get(key, lambda: ask(self.llm, messages, self.temperature, max_tokens, stop))
 
     # -- examples --------------------------------------------------------------------------------
     def examples(self, kind: str) -> list[dict[str, Any]]:
