@@ -18,7 +18,8 @@ an episode) and all need the same async rules, written once here:
 - ``snapshot()`` / ``Memo(answers)``: the finished answers, to save and to restore.
 
 The counters (``hits``, ``started``, ``prefetched``, ``wasted``) are the memo's own, so
-one memo per episode (or per player) counts that episode's sharing and waste.
+one memo per episode (or per player) counts that episode's sharing and waste. A memo
+serves one event loop (requests are its tasks); it may be created outside it.
 """
 
 from __future__ import annotations
