@@ -8,5 +8,10 @@ from .. import driver
 from .benchmark import TicTacToe
 
 
+async def main_async(argv: Sequence[str] | None = None) -> int:
+    """The run without the exit-code wrapper (errors raise); 0, or 3 when stopped at --max-cost."""
+    return driver.exit_code(await driver.run_benchmark(TicTacToe(), argv))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     return driver.main(TicTacToe(), argv)
