@@ -197,6 +197,9 @@ class AlfWorldBenchmark(Benchmark):
     def progress(self, run: Run) -> bool:
         return run.args.progress
 
+    def concurrency(self, run: Run) -> int:
+        return run.state.settings.concurrency  # --concurrency as given (games hold engines: not the API default)
+
     def schedule(self, run: Run) -> Iterator[Batch]:
         job = run.state
         job.loop = TrialLoop(run.run_dir, job.games, run.llms["backend"], run.llms["reflect backend"], run.usage,
