@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from numberwalk.prompts import MOVES, parse_moves, parse_number, parse_value, predict_prompt, propose_prompt, value_prompt
+from numberwalk.env import MOVES
+from numberwalk.prompts import parse_moves, parse_number, parse_value, predict_prompt, propose_prompt, value_prompt
 
 from rafa_core.llm.base import BaseLLM
 

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import re
 
-from numberwalk.env import MOVES  # noqa: F401  (re-exported for the model)
-
 PROPOSE_HEAD = "Number walk: choose moves."
 PREDICT_HEAD = "Number walk: apply a move."
 VALUE_HEAD = "Number walk: judge a position."
