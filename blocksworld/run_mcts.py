@@ -5,7 +5,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rafa_core.blocksworld.cli import main  # noqa: E402
+from rafa_core.blocksworld.benchmark import BlocksWorld  # noqa: E402
+from rafa_core.driver import main  # noqa: E402
 
 if __name__ == "__main__":
-    sys.exit(main("rap", default_data=Path(__file__).resolve().parent / "data" / "step_4.json"))
+    sys.exit(main(BlocksWorld("rap", default_data=Path(__file__).resolve().parent / "data" / "step_4.json"), sys.argv[1:]))

@@ -261,8 +261,31 @@ class RunResult:
         return self.summary.get("stopped") == "budget"
 
 
+@dataclass
+class Batch:
+    """Episodes that run together (at once, up to the concurrency); batches run one after another.
+
+    Trials (ALFWorld) and epochs (Tic-Tac-Toe) are batches; a plain run is one batch.
+    """
+
+    indices: list[Any]
+    desc: str | None = None  # progress label of this batch (a lazy schedule: one bar per batch)
+    concurrency: int | None = None  # at most this many of its episodes at once
+    play: bool = True  # False: not played again (before --start_trial_num); only its after-batch hook runs
+    tag: Any = None  # the benchmark's own description of the batch (epoch, phase, trial)
+
+
+AfterBatch = Callable[[Batch], Awaitable[None]]
+OnResume = Callable[[list[dict[str, Any]]], None]
+
+
 class Runner:
-    """Runs episodes concurrently into a run directory, resuming what is there."""
+    """Runs a schedule of episodes concurrently into a run directory, resuming what is there.
+
+    Resume lives here and only here: finished episodes (lines of ``episodes.jsonl``) are
+    skipped, their usage counts toward the totals and the cost cap, and ``on_resume`` gets
+    them so a benchmark can restore what its episodes learned (players, memories).
+    """
 
     def __init__(
         self,
@@ -274,6 +297,8 @@ class Runner:
         simulated: bool = False,
         progress: bool = True,
         desc: str = "episodes",
+        unit: str = "ep",
+        postfix: Callable[[list[dict[str, Any]]], str | None] | None = None,
     ) -> None:
         self.run_dir = run_dir
         self.usage = usage
@@ -282,6 +307,9 @@ class Runner:
         self.simulated = simulated
         self.progress = progress
         self.desc = desc
+        self.unit = unit
+        self.postfix = postfix
+        self.bar = None
         self.log = JsonlLog(run_dir.file("episodes.jsonl"))
         if usage.requests is None:
             usage.request_log = run_dir.request_log()
@@ -293,16 +321,73 @@ class Runner:
         return {str(r.get("index")) for r in self.log.records}
 
     async def run(self, indices: list[Any], episode: EpisodeFn) -> RunResult:
-        done = self.finished()
-        todo = [i for i in indices if str(i) not in done]
-        announce_resume(self.run_dir.path, found=len(indices) - len(todo), todo=len(todo))
-        announce_job(self.run_dir.config, episodes=len(todo), max_steps=self.max_steps, simulated=self.simulated)
+        return await self.run_schedule([Batch(list(indices))], episode)
+
+    async def run_schedule(
+        self,
+        schedule: Iterable[Batch],
+        episode: EpisodeFn,
+        *,
+        on_resume: OnResume | None = None,
+        after_batch: AfterBatch | None = None,
+    ) -> RunResult:
+        """Run the batches in order; the summary covers every scheduled episode.
+
+        A list is known in advance: one resume line and one progress bar for the whole run.
+        A generator (batches that depend on earlier ones, e.g. the games a trial replays) is
+        drawn one batch at a time, each with its own line and bar.
+        """
+        if on_resume is not None:
+            on_resume(list(self.log.records))
+        whole = isinstance(schedule, (list, tuple))
         start = time.monotonic()
         stopped: str | None = None
-        bar = self._progress_bar(total=len(indices), initial=len(indices) - len(todo))
+        wanted: list[Any] = []
+        if whole:
+            self.bar = self._open([i for b in schedule if b.play for i in b.indices], self.desc)
+        try:
+            for batch in schedule:
+                wanted += batch.indices
+                if batch.play:
+                    if not whole:
+                        self.bar = self._open(batch.indices, batch.desc or self.desc)
+                    try:
+                        stopped = await self._play(batch, episode)
+                    finally:
+                        if not whole:
+                            self._close()
+                    if stopped:
+                        break
+                if after_batch is not None:
+                    await after_batch(batch)
+        finally:
+            self._close()
+        keep = {str(i) for i in wanted}
+        records = [r for r in self.log.records if str(r.get("index")) in keep]
+        summary = summarize(records, self.usage, wall_s=time.monotonic() - start, max_steps=self.max_steps,
+                            stopped=stopped, simulated=self.simulated)
+        write_json_atomic(self.run_dir.file("summary.json"), summary)
+        return RunResult(summary=summary, records=records)
+
+    def _open(self, indices: list[Any], desc: str):
+        done = self.finished()
+        todo = sum(1 for i in indices if str(i) not in done)
+        announce_resume(self.run_dir.path, found=len(indices) - todo, todo=todo)
+        announce_job(self.run_dir.config, episodes=todo, max_steps=self.max_steps, simulated=self.simulated)
+        return self._progress_bar(total=len(indices), initial=len(indices) - todo, desc=desc)
+
+    def _close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+    async def _play(self, batch: Batch, episode: EpisodeFn) -> str | None:
+        """Play the batch's unfinished episodes; "budget" when the cost cap stopped them."""
+        done = self.finished()
         queue: asyncio.Queue[Any] = asyncio.Queue()
-        for i in todo:
-            queue.put_nowait(i)
+        for i in batch.indices:
+            if str(i) not in done:
+                queue.put_nowait(i)
 
         async def worker() -> None:
             while not queue.empty():
@@ -313,40 +398,35 @@ class Runner:
                     record = await episode(index, ledger)
                 record = {"index": index, **record, "usage": ledger.to_json(), "wall_s": round(time.monotonic() - t0, 3)}
                 self.log.append(record)
-                self._update_bar(bar)
+                self._update_bar(self.bar)
 
-        workers = [asyncio.create_task(worker()) for _ in range(min(self.concurrency, len(todo)) or 0)]
+        width = min(batch.concurrency or self.concurrency, self.concurrency, queue.qsize())
+        workers = [asyncio.create_task(worker()) for _ in range(width)]
         try:
             if workers:
                 await asyncio.gather(*workers)
         except BudgetExceeded as exc:
-            stopped = "budget"
             print(f"stopped: {exc}; finished episodes are kept", file=sys.stderr)
+            return "budget"
         finally:
             for w in workers:
                 w.cancel()
             await asyncio.gather(*workers, return_exceptions=True)
-            if bar is not None:
-                bar.close()
-        wanted = {str(i) for i in indices}
-        records = [r for r in self.log.records if str(r.get("index")) in wanted]
-        summary = summarize(
-            records,
-            self.usage,
-            wall_s=time.monotonic() - start,
-            max_steps=self.max_steps,
-            stopped=stopped,
-            simulated=self.simulated,
-        )
-        write_json_atomic(self.run_dir.file("summary.json"), summary)
-        return RunResult(summary=summary, records=records)
+        return None
 
-    def _progress_bar(self, total: int, initial: int):
+    def say(self, text: str) -> None:
+        """A line of output that keeps the progress bar intact."""
+        if self.bar is not None:
+            self.bar.write(text)
+        else:
+            print(text, flush=True)
+
+    def _progress_bar(self, total: int, initial: int, desc: str):
         if not self.progress:
             return None
         from tqdm import tqdm
 
-        bar = tqdm(total=total, initial=initial, desc=self.desc, unit="ep", dynamic_ncols=True, file=sys.stderr)
+        bar = tqdm(total=total, initial=initial, desc=desc, unit=self.unit, dynamic_ncols=True, file=sys.stderr)
         self._update_bar(bar, advance=False)
         return bar
 
@@ -354,8 +434,11 @@ class Runner:
         if bar is None:
             return
         records = self.log.records
-        rate = sum(1 for r in records if r.get("success")) / len(records) if records else 0.0
-        bar.set_postfix_str(f"success={rate:.1%} cost=${self.usage.cost_usd:.4f}", refresh=False)
+        text = self.postfix(records) if self.postfix is not None else None
+        if text is None:
+            rate = sum(1 for r in records if r.get("success")) / len(records) if records else 0.0
+            text = f"success={rate:.1%} cost=${self.usage.cost_usd:.4f}"
+        bar.set_postfix_str(text, refresh=False)
         if advance:
             bar.update(1)
 

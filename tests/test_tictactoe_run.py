@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from rafa_core.llm.base import BackendError
-from rafa_core.tictactoe import cli
+from rafa_core.tictactoe import benchmark
 from rafa_core.tictactoe.cli import main
 from rafa_core.tictactoe.results import score_curve
 
@@ -139,7 +139,7 @@ def test_a_resumed_run_asks_no_more_than_an_uninterrupted_one(tmp_path, monkeypa
     assert sum(expected[i] for i in expected if i.startswith("eval-1")) > 0
 
     # Interrupted in the middle of an evaluation (the backend fails as game 10 starts), then resumed.
-    real_play_game, started = cli.play_game, []
+    real_play_game, started = benchmark.play_game, []
 
     async def failing_play_game(*args, **kwargs):
         started.append(1)
@@ -148,10 +148,10 @@ def test_a_resumed_run_asks_no_more_than_an_uninterrupted_one(tmp_path, monkeypa
         return await real_play_game(*args, **kwargs)
 
     resumed = tmp_path / "resumed"
-    monkeypatch.setattr(cli, "play_game", failing_play_game)
+    monkeypatch.setattr(benchmark, "play_game", failing_play_game)
     assert main(NOISY + ["--num_train_epochs", "3", "--out", str(resumed)]) == 2
     assert len(lines(resumed / "episodes.jsonl")) == 9
-    monkeypatch.setattr(cli, "play_game", real_play_game)
+    monkeypatch.setattr(benchmark, "play_game", real_play_game)
     assert main(NOISY + ["--num_train_epochs", "3", "--out", str(resumed)]) == 0
     assert calls_by_game(resumed) == expected
 

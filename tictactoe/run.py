@@ -5,7 +5,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rafa_core.tictactoe.cli import main  # noqa: E402
+from rafa_core.driver import main  # noqa: E402
+from rafa_core.tictactoe.benchmark import TicTacToe  # noqa: E402
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(TicTacToe(), sys.argv[1:]))

@@ -20,14 +20,14 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterator
 
 from ..agent import RAFAAgent
 from ..llm.base import BaseLLM, UserError
 from ..llm.request_log import REFLECTION, labels
 from ..llm.usage import Usage
 from ..memory import Memory
-from ..runner import JsonlLog, RunDir, Runner, summarize, write_json_atomic
+from ..runner import Batch, JsonlLog, RunDir, Runner, summarize, write_json_atomic
 from ..search.lookahead import LookaheadPlanner
 from .env import AlfWorld, AlfWorldEnv
 from .model import AlfState, AlfWorldModel, Journal, ModelConfig, last_critic_value
@@ -124,6 +124,10 @@ def split_index(index: str) -> tuple[int, int]:
 
 
 class TrialLoop:
+    """The trials as batches of the runner: the schedule, the episode, reflecting and the
+    per-trial files after each trial, and the summary over games.  The driver hands it its
+    runner (``python alfworld/run.py``); alone it makes one (``run()``, for tests)."""
+
     def __init__(
         self,
         run_dir: RunDir,
@@ -132,6 +136,7 @@ class TrialLoop:
         reflect_llm: BaseLLM,
         usage: Usage,
         settings: TrialSettings,
+        runner: Runner | None = None,
     ) -> None:
         self.run_dir = run_dir
         self.games = games
@@ -140,7 +145,7 @@ class TrialLoop:
         self.usage = usage
         self.settings = settings
         self.num_envs = min(settings.num_envs, len(games))
-        self.runner = Runner(
+        self.runner = runner or Runner(
             run_dir,
             usage,
             max_steps=settings.max_steps,
@@ -173,26 +178,29 @@ class TrialLoop:
         return texts[-self.settings.memory_size:] if self.settings.memory_size > 0 else []
 
     # -- the run ------------------------------------------------------------------------------
-    async def run(self) -> dict[str, Any]:
-        stopped = None
+    def schedule(self) -> Iterator[Batch]:
+        """One batch per trial: the games not solved in an earlier one (drawn after the last
+        trial's reflections); trials before --start_trial_num are not played again."""
         for trial in range(self.settings.num_trials):
             todo = [z for z in range(self.num_envs) if not self.solved_before(z, trial)]
-            if trial >= self.settings.start_trial:
-                self.runner.desc = f"trial {trial}"
-                result = await self.runner.run([f"{trial}:{z}" for z in todo], self.play)
-                if result.stopped_for_budget:
-                    stopped = "budget"
-                    break
-            missing = [z for z in todo if z not in self.records(trial)]
-            if missing:  # only possible for trials before --start_trial_num
-                raise UserError(
-                    f"--start_trial_num {self.settings.start_trial}: trial {trial} is incomplete in "
-                    f"{self.run_dir.path} ({len(missing)} games missing); resume from an earlier trial"
-                )
-            if self.settings.use_memory:
-                await self.reflect(trial)
-            self.write_trial_files(trial)
-        summary = self.final_summary(stopped)
+            yield Batch([f"{trial}:{z}" for z in todo], desc=f"trial {trial}", play=trial >= self.settings.start_trial,
+                        tag=(trial, todo))
+
+    async def after_trial(self, batch: Batch) -> None:
+        trial, todo = batch.tag
+        missing = [z for z in todo if z not in self.records(trial)]
+        if missing:  # only possible for trials before --start_trial_num
+            raise UserError(
+                f"--start_trial_num {self.settings.start_trial}: trial {trial} is incomplete in "
+                f"{self.run_dir.path} ({len(missing)} games missing); resume from an earlier trial"
+            )
+        if self.settings.use_memory:
+            await self.reflect(trial)
+        self.write_trial_files(trial)
+
+    async def run(self) -> dict[str, Any]:
+        result = await self.runner.run_schedule(self.schedule(), self.play, after_batch=self.after_trial)
+        summary = self.final_summary(result.summary.get("stopped"))
         write_json_atomic(self.run_dir.file("summary.json"), summary)
         return summary
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-from ..alfworld.cli import main as alfworld_main
-from ..cli import run_main
+from ..alfworld.benchmark import AlfWorldBenchmark
+from ..driver import main as run
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     config = REPO / "alfworld" / "base_config.yaml"
-    return run_main(lambda: alfworld_main(list(argv or []), default_config=config if config.exists() else None))
+    return run(AlfWorldBenchmark(config if config.exists() else None), list(argv or []))

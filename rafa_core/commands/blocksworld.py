@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-from ..blocksworld.cli import main as blocksworld_main
+from ..blocksworld.benchmark import BlocksWorld
+from ..driver import main as run
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -22,4 +23,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         print(f"error: --method must be rafa or rap, not {method!r}", file=sys.stderr)
         return 2
-    return blocksworld_main(method, argv, default_data=REPO / "blocksworld" / "data" / "step_4.json")
+    return run(BlocksWorld(method, default_data=REPO / "blocksworld" / "data" / "step_4.json"), argv)
