@@ -91,6 +91,19 @@ class Completion:
         )
 
 
+def cut_at_stop(completion: Completion, stop: list[str] | tuple[str, ...] | None) -> Completion:
+    """The completion cut before the earliest stop string in it (``finish_reason`` "stop").
+
+    The one place stop strings are cut: backends whose sampler may run past a stop string
+    (a rule's text, a stopping criterion checked per token, a server that honours only four)
+    call it on each fresh completion; a completion without a stop string is left as it is.
+    """
+    cuts = [completion.text.find(s) for s in stop or () if s and s in completion.text]
+    if cuts:
+        completion.cut(min(cuts), "stop")
+    return completion
+
+
 @dataclass
 class GenerationResult:
     """What a backend's ``_generate`` returns: the samples and what they cost."""

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Hashable, Sequence
 from urllib.parse import urlparse
 
-from .base import BaseLLM, Completion, GenerationResult, Prompt, UserError, as_messages
+from .base import BaseLLM, Completion, GenerationResult, Prompt, UserError, as_messages, cut_at_stop
 from .cache import ResponseCache, default_cache_dir
 from .tokens import HFCounter, chat_ids
 
@@ -431,11 +431,6 @@ def _stop_criterion(tokenizer: Any, stops: tuple[str, ...], prompt_len: int) -> 
     return StopOnStrings()
 
 
-def _cut_at_stop(text: str, stops: Sequence[str]) -> tuple[str, bool]:
-    cuts = [i for i in (text.find(s) for s in stops if s) if i >= 0]
-    return (text[: min(cuts)], True) if cuts else (text, False)
-
-
 class _Engine:
     """Owns the model; every method except ``__init__`` runs on the single worker thread."""
 
@@ -534,15 +529,13 @@ class _Engine:
         tokenizer = lm.tokenizer
         ended = next((i for i, t in enumerate(tokens) if t in lm.eos_ids), None)
         body = tokens if ended is None else tokens[:ended]
-        full = tokenizer.decode(body, skip_special_tokens=True)
-        text, stopped = _cut_at_stop(full, key.stop)
-        finish = "stop" if stopped or ended is not None else "length"
-        completion = Completion(text=text, finish_reason=finish)
+        completion = Completion(text=tokenizer.decode(body, skip_special_tokens=True),
+                                finish_reason="length" if ended is None else "stop")
         if logprobs is not None:
-            kept = _tokens_within(tokenizer, body, len(text)) if stopped else len(body)
-            completion.token_logprobs = [float(x) for x in logprobs[:kept]]
-            completion.tokens = [tokenizer.decode([t]) for t in body[:kept]]
-        return completion, len(body)
+            completion.token_logprobs = [float(x) for x in logprobs[: len(body)]]
+            completion.tokens = [tokenizer.decode([t]) for t in body]
+        # The stopping criterion ends a row at the token that completes a stop string.
+        return cut_at_stop(completion, key.stop), len(body)
 
     def _batch_seed(self, key: _GenKey, prompts: list[list[int]], draws: list[int]) -> int:
         # First draws keep the seed they always had; a later draw of a prompt gets fresh samples.
@@ -688,14 +681,6 @@ def _chosen_logprobs(step_logits: Sequence[Any], new_tokens: Any) -> list[list[f
     logits = torch.stack(list(step_logits), dim=1).float()  # (rows, steps, vocab)
     chosen = logits.log_softmax(-1).gather(2, new_tokens[:, : logits.shape[1], None])[:, :, 0]
     return chosen.tolist()
-
-
-def _tokens_within(tokenizer: Any, tokens: list[int], length: int) -> int:
-    """How many leading tokens decode to at most ``length`` characters (the kept text)."""
-    count = 0
-    while count < len(tokens) and len(tokenizer.decode(tokens[: count + 1], skip_special_tokens=True)) <= length:
-        count += 1
-    return count
 
 
 def _copy(completion: Completion) -> Completion:

@@ -63,6 +63,7 @@ from .base import (
     UserError,
     as_messages,
     as_text,
+    cut_at_stop,
 )
 
 AZURE_API_VERSION = "2024-10-21"
@@ -361,7 +362,7 @@ class OpenAILLM(BaseLLM):
             )
         total.completions = total.completions[:n]
         for completion in total.completions:
-            _cut_at_stop(completion, stop)
+            cut_at_stop(completion, stop)  # one the server did not honour (e.g. the 5th)
         return total
 
     def _draw_kwargs(self, first_sample: int) -> dict[str, Any]:
@@ -577,16 +578,6 @@ def _merge(a: GenerationResult, b: GenerationResult) -> GenerationResult:
         completion_tokens=a.completion_tokens + b.completion_tokens,
         calls=a.calls + b.calls,
     )
-
-
-def _cut_at_stop(completion: Completion, stop: list[str] | None) -> None:
-    """Cut at a stop string the server did not honour (e.g. the 5th one); keeps tokens in step."""
-    if not stop:
-        return
-    cuts = [completion.text.find(s) for s in stop if s and s in completion.text]
-    if not cuts:
-        return
-    completion.cut(min(cuts), "stop")
 
 
 def _offsets(tokens: list[str]) -> list[int]:

@@ -23,6 +23,7 @@ from .base import (
     UserError,
     as_messages,
     as_text,
+    cut_at_stop,
     request_key,
 )
 from .context import known_context_window
@@ -72,14 +73,6 @@ class StandIn:
     def _usage_of(self, prompt: Prompt, texts: Sequence[str]) -> tuple[int, int]:
         counter = self.token_counter()
         return counter.prompt(as_messages(prompt)), sum(counter.text(t) for t in texts)
-
-
-def _cut_at_stop(text: str, stop: list[str] | None) -> tuple[str, str]:
-    if stop:
-        cuts = [text.find(s) for s in stop if s and text.find(s) >= 0]
-        if cuts:
-            return text[: min(cuts)], "stop"
-    return text, "stop"
 
 
 class ScriptedLLM(StandIn, BaseLLM):
@@ -134,8 +127,7 @@ class ScriptedLLM(StandIn, BaseLLM):
             if isinstance(a, Completion):
                 completions.append(a)
                 continue
-            body, reason = _cut_at_stop(a, stop)
-            completions.append(Completion(text=body, finish_reason=reason))
+            completions.append(cut_at_stop(Completion(text=a, finish_reason="stop"), stop))
         prompt_tokens, completion_tokens = self._usage_of(prompt, [c.text for c in completions])
         return GenerationResult(completions=completions, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
 
@@ -225,7 +217,7 @@ class ReplayLLM(StandIn, BaseLLM):
             recorded = self.answers.get(self._prompt_key(prompt))
             if not recorded:
                 raise BackendError(f"replay: no recorded answer for prompt {as_text(prompt)[:80]!r}")
-            completions = [Completion(text=_cut_at_stop(recorded[i % len(recorded)], stop)[0], finish_reason="stop")
+            completions = [cut_at_stop(Completion(text=recorded[i % len(recorded)], finish_reason="stop"), stop)
                            for i in range(n)]
         prompt_tokens, completion_tokens = self._usage_of(prompt, [c.text for c in completions])
         return GenerationResult(
