@@ -32,7 +32,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Hashable, Sequence
 from urllib.parse import urlparse
@@ -396,6 +396,9 @@ class _GenKey:
     stop: tuple[str, ...]
     logprobs: bool
     sequences: int  # per prompt: 1 when greedy (replicated afterwards), n when sampling
+    # The run's --seed (views of one backend may sample under different seeds). Not in the
+    # repr, which seeds torch (see _batch_seed): seed 0 samples as it did before it was here.
+    seed: int = field(default=0, repr=False)
 
     @property
     def greedy(self) -> bool:
@@ -434,11 +437,10 @@ def _stop_criterion(tokenizer: Any, stops: tuple[str, ...], prompt_len: int) -> 
 class _Engine:
     """Owns the model; every method except ``__init__`` runs on the single worker thread."""
 
-    def __init__(self, load: Callable[[], tuple[_Loaded, str]], stats: BatchStats, seed: int = 0) -> None:
+    def __init__(self, load: Callable[[], tuple[_Loaded, str]], stats: BatchStats) -> None:
         self._load = load
         self._loaded: _Loaded | None = None
         self.stats = stats
-        self.seed = seed
 
     def loaded(self) -> _Loaded:
         if self._loaded is None:
@@ -492,7 +494,7 @@ class _Engine:
         if not key.greedy:
             config.temperature, config.top_k, config.top_p = key.temperature, SAMPLE_TOP_K, SAMPLE_TOP_P
             config.min_p = SAMPLE_MIN_P
-            # Sampling is reproducible for the same batch (the response cache covers the rest).
+            # Sampling is reproducible for the same batch and seed (the response cache covers the rest).
             torch.manual_seed(self._batch_seed(key, prompts, [p.draw for p in payloads]))
         criteria = StoppingCriteriaList(
             [_stop_criterion(lm.tokenizer, key.stop, prompt_len)] if key.stop else []
@@ -537,9 +539,11 @@ class _Engine:
         # The stopping criterion ends a row at the token that completes a stop string.
         return cut_at_stop(completion, key.stop), len(body)
 
-    def _batch_seed(self, key: _GenKey, prompts: list[list[int]], draws: list[int]) -> int:
-        # First draws keep the seed they always had; a later draw of a prompt gets fresh samples.
-        salt = (self.seed, key, prompts) if not any(draws) else (self.seed, key, prompts, draws)
+    @staticmethod
+    def _batch_seed(key: _GenKey, prompts: list[list[int]], draws: list[int]) -> int:
+        """torch's seed for one model.generate: the run's seed, the settings, the batch's prompts
+        and which draws they are (first draws keep the seed they always had)."""
+        salt = (key.seed, key, prompts) if not any(draws) else (key.seed, key, prompts, draws)
         digest = hashlib.sha256(repr(salt).encode()).digest()
         return int.from_bytes(digest[:8], "big") % (2**63)
 
@@ -758,6 +762,7 @@ class HFLLM(BaseLLM):
             usage=usage,
             cache=cache,
             concurrency=concurrency,
+            seed=seed,
         )
         spec = model_id_or_path.strip()
         if not spec:
@@ -775,7 +780,7 @@ class HFLLM(BaseLLM):
         self._placement_args = (device_map, dtype, tp_plan)
         stats = BatchStats()
         self._runtime = _Runtime(
-            engine=_Engine(self._load, stats, seed=seed),
+            engine=_Engine(self._load, stats),
             executor=ThreadPoolExecutor(max_workers=1, thread_name_prefix="rafa-hf"),
             max_batch=max_batch,
             stats=stats,
@@ -830,6 +835,7 @@ class HFLLM(BaseLLM):
             stop=tuple(s for s in (stop or []) if s),
             logprobs=bool(logprobs),
             sequences=1 if greedy else n,
+            seed=0 if greedy else self.seed,  # greedy answers are the same under every seed
         )
         batcher = self._runtime.batcher_for_running_loop()
         return await batcher.submit("generate", key, _GenPayload(prompt=prompt, n=n, draw=0 if greedy else first_sample))

@@ -33,6 +33,11 @@ Reasoning models (o1, o3, gpt-5, ...) refuse some request parameters with a 400 
 parameter.  The backend then adapts once, says so on stderr, and asks again: ``max_tokens``
 becomes ``max_completion_tokens``; ``temperature``, ``stop`` and ``logprobs`` are left out
 (answers are cut at the stop strings here anyway; samples then carry no log-probabilities).
+
+Every request carries OpenAI's ``seed``: for draw ``k`` of a request (``first_sample`` + the
+choice it starts at) in a run seeded ``s`` it is :func:`~rafa_core.llm.draws.sampler_seed`
+``(s, k)``, so another ``--seed`` or a later draw asks the server for other samples (servers
+that honour ``seed``, such as vLLM and llama.cpp, then answer reproducibly).
 """
 
 from __future__ import annotations
@@ -52,6 +57,7 @@ from urllib.parse import urlsplit
 import openai
 
 
+from .draws import sampler_seed
 from .lean_http import LeanTransport, SdkTransport, suits as lean_path_suits
 from .base import (
     BackendError,
@@ -80,13 +86,11 @@ _ADAPTATIONS = {
     "stop": "leaving it out: answers are cut at the stop strings here",
     "logprobs": _NO_LOGPROBS,
     "top_logprobs": _NO_LOGPROBS,
+    "seed": "leaving it out: the server samples without --seed (the cache still replays a run)",
 }
 _REFUSAL_CODES = ("unsupported_parameter", "unsupported_value")
 _MAX_RETRY_AFTER_S = 60.0
 _MAX_TOPUP_ROUNDS = 8
-# Which later draw of a request this is (BaseLLM.generate's first_sample).  Real servers
-# ignore the header; the loopback test server uses it to answer as ScriptedLLM would.
-DRAW_HEADER = "X-Rafa-Draw"
 
 T = TypeVar("T")
 
@@ -337,8 +341,8 @@ class OpenAILLM(BaseLLM):
         request = self._completions_request if self.use_completions else self._chat_request
 
         async def one(k: int, draw: int) -> GenerationResult:
-            headers = {DRAW_HEADER: str(draw)} if draw else None
-            return await self._call(lambda: request(prompt, k, temperature, max_tokens, stop, logprobs, headers))
+            seed = sampler_seed(self.seed, draw)
+            return await self._call(lambda: request(prompt, k, temperature, max_tokens, stop, logprobs, seed))
 
         total = await one(n, first_sample)
         # Servers may answer fewer choices than asked (llama.cpp answers one): ask again for
@@ -369,16 +373,16 @@ class OpenAILLM(BaseLLM):
         return {"first_sample": first_sample} if first_sample else {}
 
     def _sampling_args(
-        self, n: int, temperature: float, max_tokens: int, stop: list[str] | None, **prompt: Any
+        self, n: int, temperature: float, max_tokens: int, stop: list[str] | None, seed: int, **prompt: Any
     ) -> dict[str, Any]:
         """What chat and completions requests share; ``prompt`` is messages= or prompt=."""
         args: dict[str, Any] = {"model": self.model, **prompt, "n": n, "temperature": temperature,
-                                "max_tokens": max_tokens}
+                                "max_tokens": max_tokens, "seed": seed}
         if stop:
             args["stop"] = stop[:_MAX_STOP]
         if "max_tokens" in self._refused:
             args["max_completion_tokens"] = args.pop("max_tokens")
-        for name in ("temperature", "stop"):
+        for name in ("temperature", "stop", "seed"):
             if name in self._refused:
                 args.pop(name, None)
         return args
@@ -394,13 +398,13 @@ class OpenAILLM(BaseLLM):
         max_tokens: int,
         stop: list[str] | None,
         logprobs: bool,
-        headers: dict[str, str] | None,
+        seed: int,
     ) -> GenerationResult:
-        args = self._sampling_args(n, temperature, max_tokens, stop, messages=as_messages(prompt))
+        args = self._sampling_args(n, temperature, max_tokens, stop, seed, messages=as_messages(prompt))
         if self._wants_logprobs(logprobs):
             args["logprobs"] = True
             args["top_logprobs"] = 1  # llama.cpp's server sends logprobs only when this is set
-        response = await self._client().post("/chat/completions", args, headers)
+        response = await self._client().post("/chat/completions", args)
         completions = []
         for choice in _choices(response):
             message = choice.get("message")
@@ -425,12 +429,12 @@ class OpenAILLM(BaseLLM):
         max_tokens: int,
         stop: list[str] | None,
         logprobs: bool,
-        headers: dict[str, str] | None,
+        seed: int,
     ) -> GenerationResult:
-        args = self._sampling_args(n, temperature, max_tokens, stop, prompt=as_text(prompt))
+        args = self._sampling_args(n, temperature, max_tokens, stop, seed, prompt=as_text(prompt))
         if self._wants_logprobs(logprobs):
             args["logprobs"] = 1
-        response = await self._client().post("/completions", args, headers)
+        response = await self._client().post("/completions", args)
         completions = []
         for choice in _choices(response):
             text = choice.get("text")

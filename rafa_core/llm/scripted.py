@@ -27,6 +27,7 @@ from .base import (
     request_key,
 )
 from .context import known_context_window
+from .draws import draw_of
 from .tokens import DEFAULT_STAND_IN, TokenCounter, TokenizerMissing, counter_for_model
 
 if TYPE_CHECKING:
@@ -90,12 +91,11 @@ class ScriptedLLM(StandIn, BaseLLM):
         counts_as: str | None = None,
         **kwargs,
     ) -> None:
-        super().__init__(name, name, **kwargs)
+        super().__init__(name, name, seed=seed, **kwargs)
         self.counts_as = counts_as or DEFAULT_STAND_IN
         self.rule = rule
         self.loglik_rule = loglik_rule
         self.supports_loglik = loglik_rule is not None
-        self.seed = seed
 
     def _rng_for(self, text: str, n: int, temperature: float, first_sample: int = 0) -> random.Random:
         draw = f"|{first_sample}" if first_sample else ""  # keeps first draws as they were
@@ -106,6 +106,19 @@ class ScriptedLLM(StandIn, BaseLLM):
         return {"first_sample": first_sample} if first_sample else {}
 
     async def _generate(self, prompt, *, n, temperature, max_tokens, stop, logprobs, first_sample=0):
+        return self.answer(prompt, n=n, temperature=temperature, max_tokens=max_tokens, stop=stop,
+                           logprobs=logprobs, first_sample=first_sample)
+
+    def draw_sampled_with(self, sampler_seed: int | None) -> int:
+        """Which draw of this backend's ``seed`` a sampler seed names (0 for no seed); see
+        :func:`~rafa_core.llm.draws.sampler_seed`. A server standing in for this backend reads
+        the draw of a request from its ``seed`` this way."""
+        return 0 if sampler_seed is None else draw_of(self.seed, sampler_seed)
+
+    def answer(self, prompt: Prompt, *, n: int, temperature: float, max_tokens: int, stop: list[str] | None,
+               logprobs: bool, first_sample: int = 0) -> GenerationResult:
+        """Samples ``first_sample ..`` of a request as the rule gives them, cut at the stop strings;
+        no cache, no ledger (what ``generate`` asks on a cache miss, and what a server answers)."""
         text = as_text(prompt)
         request = ScriptedRequest(
             prompt=prompt,
