@@ -14,15 +14,9 @@ from pathlib import Path
 import pytest
 
 from rafa_core.llm import BackendOptions, ResponseCache, Usage, UserError, make_llm
-from rafa_core.llm.hf import (
-    LOCAL_INSTALL_HINT,
-    HFLLM,
-    _Batcher,
-    converted_gguf_dir,
-    embedded_gguf,
-    ensure_converted,
-    local_llm,
-)
+from rafa_core.llm.hf import LOCAL_INSTALL_HINT, HFLLM, embedded_gguf, local_llm
+from rafa_core.llm.hf_batcher import Batcher
+from rafa_core.llm.hf_loading import converted_gguf_dir, ensure_converted
 
 
 # ---------------------------------------------------------------------------------------
@@ -42,7 +36,7 @@ def _run_batcher(requests: list[tuple[str, object, int]], max_batch: int = 16, f
 
     async def main():
         with ThreadPoolExecutor(max_workers=1) as executor:
-            batcher = _Batcher(run_group, executor, asyncio.get_running_loop(), max_batch=max_batch)
+            batcher = Batcher(run_group, executor, asyncio.get_running_loop(), max_batch=max_batch)
             return await asyncio.gather(
                 *(batcher.submit(kind, key, payload) for kind, key, payload in requests),
                 return_exceptions=True,
