@@ -11,7 +11,7 @@ import openai
 import pytest
 
 from rafa_core.game24.oracle import Game24Oracle
-from rafa_core.llm.base import UserError
+from rafa_core.llm.errors import UserError
 from rafa_core.llm.lean_http import LeanTransport
 from rafa_testkit.loopback import FaultPlan, LoopbackProcess, LoopbackServer
 from rafa_core.llm.openai_backend import OpenAILLM

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from rafa_core.llm.base import BackendError
+from rafa_core.llm.errors import BackendError
 from rafa_testkit.loopback import FAULT_KINDS, FaultPlan, LoopbackServer
 from rafa_core.llm.openai_backend import OpenAILLM
 from rafa_core.llm.scripted import ScriptedLLM

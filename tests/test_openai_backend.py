@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from rafa_core.llm.base import BackendError, NotSupported, UserError
+from rafa_core.llm.errors import BackendError, NotSupported, UserError
 from rafa_core.llm.cache import ResponseCache
 from rafa_core.llm.draws import sampler_seed
 from rafa_testkit.loopback import LoopbackServer

@@ -28,8 +28,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .base import BaseLLM, UserError
+from .base import BaseLLM
 from .cache import ResponseCache, default_cache_dir
+from .errors import UserError
 from .hf_batcher import Batcher
 from .hf_engine import BatchStats, Engine, GenKey, GenPayload, LoglikPayload
 from .hf_loading import (

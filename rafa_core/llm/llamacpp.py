@@ -30,8 +30,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, TypeVar
 
-from .base import BackendError, BaseLLM, Completion, GenerationResult, Prompt, UserError, as_messages
+from .base import BaseLLM, Completion, GenerationResult, Prompt, as_messages
 from .draws import sampler_seed
+from .errors import BackendError, UserError
 from .tokens import LlamaCppCounter
 
 T = TypeVar("T")

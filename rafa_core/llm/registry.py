@@ -13,7 +13,8 @@ import os
 import re
 from pathlib import Path
 
-from .base import BaseLLM, UserError
+from .base import BaseLLM
+from .errors import UserError
 from .options import BackendOptions, OracleFactory  # noqa: F401  (re-exported)
 
 # Model names users commonly mean, for "did you mean" (any other name is still passed on as is).

@@ -14,20 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence, Union
 
-from .base import (
-    BackendError,
-    BaseLLM,
-    Completion,
-    GenerationResult,
-    Prompt,
-    UserError,
-    as_messages,
-    as_text,
-    cut_at_stop,
-    request_key,
-)
+from .base import BaseLLM, Completion, GenerationResult, Prompt, as_messages, as_text, cut_at_stop, request_key
 from .context import known_context_window
 from .draws import draw_of
+from .errors import BackendError, UserError
 from .tokens import DEFAULT_STAND_IN, TokenCounter, TokenizerMissing, counter_for_model
 
 if TYPE_CHECKING:
