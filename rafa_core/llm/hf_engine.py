@@ -8,7 +8,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Hashable, Sequence
 
 from .base import Completion, GenerationResult, Prompt, as_messages, cut_at_stop
@@ -49,13 +49,18 @@ class GenKey:
     stop: tuple[str, ...]
     logprobs: bool
     sequences: int  # per prompt: 1 when greedy (replicated afterwards), n when sampling
-    # The run's --seed (views of one backend may sample under different seeds). Not in the
-    # repr, which seeds torch (see _batch_seed): seed 0 samples as it did before it was here.
-    seed: int = field(default=0, repr=False)
+    # The run's --seed (views of one backend may sample under different seeds).
+    seed: int = 0
 
     @property
     def greedy(self) -> bool:
         return self.temperature <= 0.0
+
+    def settings_text(self) -> str:
+        """The sampling settings as torch's seed is derived from them (see ``Engine._batch_seed``).
+        The text is fixed (it was this class's repr), so samples drawn so far stay reproducible."""
+        return (f"_GenKey(temperature={self.temperature!r}, max_tokens={self.max_tokens!r}, stop={self.stop!r}, "
+                f"logprobs={self.logprobs!r}, sequences={self.sequences!r})")
 
 
 @dataclass
@@ -196,8 +201,8 @@ class Engine:
     def _batch_seed(key: GenKey, prompts: list[list[int]], draws: list[int]) -> int:
         """torch's seed for one model.generate: the run's seed, the settings, the batch's prompts
         and which draws they are (first draws keep the seed they always had)."""
-        salt = (key.seed, key, prompts) if not any(draws) else (key.seed, key, prompts, draws)
-        digest = hashlib.sha256(repr(salt).encode()).digest()
+        parts = [repr(key.seed), key.settings_text(), repr(prompts)] + ([repr(draws)] if any(draws) else [])
+        digest = hashlib.sha256(f"({', '.join(parts)})".encode()).digest()
         return int.from_bytes(digest[:8], "big") % (2**63)
 
     # -- log-likelihood --------------------------------------------------------------------
