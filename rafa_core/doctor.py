@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from .cli import ArgumentParser, default_cache_dir
-from .llm.base import UserError
+from .llm.errors import UserError
 
 REPO = Path(__file__).resolve().parents[1]
 OK, WARN, FAIL = "OK", "WARN", "FAIL"

@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .llm.base import UserError
+from .llm.errors import UserError
 from .llm.usage import Usage
 
 ORACLES = {"perfect": "oracle", "noisy": "oracle:0.3"}

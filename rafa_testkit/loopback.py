@@ -2,8 +2,9 @@
 
 The server answers from a ScriptedLLM-style rule ``rule(prompt_text, ScriptedRequest)``,
 through the very same code as :class:`~rafa_core.llm.scripted.ScriptedLLM`, so a
-``ScriptedLLM(rule, seed=s)`` and ``LoopbackServer(rule, seed=s)`` give the same answers to
-the same request.  It runs in a background thread on 127.0.0.1 at a free port::
+``ScriptedLLM(rule, seed=s)`` and an ``OpenAILLM(seed=s)`` served by ``LoopbackServer(rule,
+seed=s)`` give the same answers to the same request (the server reads which draw a request
+is from its ``seed``, see :func:`rafa_core.llm.draws.sampler_seed`).  It runs in a background thread on 127.0.0.1 at a free port::
 
     with LoopbackServer(rule, faults=FaultPlan(rate=0.2)) as server:
         llm = OpenAILLM("loopback", base_url=server.base_url, ...)
@@ -31,7 +32,6 @@ child process, so that a benchmark's own process spends CPU on the client side o
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import multiprocessing
@@ -47,7 +47,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from rafa_core.llm.base import Completion
-from rafa_core.llm.openai_backend import DRAW_HEADER
 from rafa_core.llm.scripted import LoglikRule, Rule, ScriptedLLM
 from rafa_core.llm.tokens import counter_for_model
 
@@ -297,6 +296,13 @@ class LoopbackServer:
             raise _HTTPError(400, f"Unsupported parameter: '{param}' is not supported with this model.",
                              "unsupported_parameter", param)
 
+    def draw_of(self, body: dict[str, Any]) -> int:
+        """Which draw of the request this is, read from its ``seed`` (a client seeded as this server)."""
+        seed = body.get("seed")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise _HTTPError(400, "'seed' must be an integer", "invalid_request_error", "seed")
+        return self.scripted.draw_sampled_with(seed)
+
     def generate(self, prompt: Any, body: dict[str, Any], draw: int = 0) -> tuple[list[Completion], int, int]:
         """Run the rule exactly as ScriptedLLM does; returns (completions, prompt, completion tokens)."""
         n = body.get("n") or 1
@@ -308,12 +314,8 @@ class LoopbackServer:
         temperature = body.get("temperature", 1.0)
         max_tokens = body.get("max_tokens") or body.get("max_completion_tokens") or 16
         logprobs = bool(body.get("logprobs"))
-        extra = self.scripted._draw_kwargs(draw)  # a later draw (BaseLLM.generate's first_sample)
-        result = _run_to_end(
-            lambda: self.scripted._generate(
-                prompt, n=n, temperature=temperature, max_tokens=max_tokens, stop=stop or None, logprobs=logprobs, **extra
-            )
-        )
+        result = self.scripted.answer(prompt, n=n, temperature=temperature, max_tokens=max_tokens, stop=stop or None,
+                                      logprobs=logprobs, first_sample=draw)
         completions = result.completions
         if self.max_choices is not None:
             completions = completions[: self.max_choices]
@@ -488,17 +490,6 @@ def _serve_in_child(pipe: Any, rule: Rule, server_kwargs: dict[str, Any]) -> Non
                 return
 
 
-def _run_to_end(make: Any) -> Any:
-    """Run a coroutine; one that never suspends (ScriptedLLM's) without an event loop's cost."""
-    coroutine = make()
-    try:
-        coroutine.send(None)
-    except StopIteration as done:
-        return done.value
-    coroutine.close()
-    return asyncio.run(make())
-
-
 def _envelope(kind: str, model: str, choices: list[dict], prompt_tokens: int, completion_tokens: int) -> dict[str, Any]:
     return {
         "id": f"loopback-{time.monotonic_ns()}",
@@ -598,7 +589,7 @@ class _Handler(BaseHTTPRequestHandler):
             body = json.loads(raw or b"{}")
             if not isinstance(body, dict):
                 raise _HTTPError(400, "the request body must be a JSON object", "invalid_request_error")
-            draw = int(self.headers.get(DRAW_HEADER) or 0)
+            draw = app.draw_of(body)
             app.check_params(body)
             route = self.path.rstrip("/")
             if route in ("/v1/chat/completions", "/chat/completions"):

@@ -8,7 +8,7 @@ import socket
 
 import pytest
 
-from rafa_core.llm.base import UserError
+from rafa_core.llm.errors import UserError
 from rafa_core.llm.openai_backend import OpenAILLM
 
 

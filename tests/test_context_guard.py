@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from rafa_core.game24.cli import main as game24_main
-from rafa_core.llm.base import ContextOverflow, UserError
+from rafa_core.llm.errors import ContextOverflow, UserError
 from rafa_core.llm.context import fit_examples, known_context_window
 from rafa_core.llm.scripted import ScriptedLLM
 from rafa_core.tictactoe.cli import main as tictactoe_main

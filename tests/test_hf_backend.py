@@ -13,16 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from rafa_core.llm import BackendOptions, Usage, UserError, make_llm
-from rafa_core.llm.hf import (
-    LOCAL_INSTALL_HINT,
-    HFLLM,
-    _Batcher,
-    converted_gguf_dir,
-    embedded_gguf,
-    ensure_converted,
-    local_llm,
-)
+from rafa_core.llm import BackendOptions, ResponseCache, Usage, UserError, make_llm
+from rafa_core.llm.hf import LOCAL_INSTALL_HINT, HFLLM, embedded_gguf, local_llm
+from rafa_core.llm.hf_batcher import Batcher
+from rafa_core.llm.hf_loading import converted_gguf_dir, ensure_converted
 
 
 # ---------------------------------------------------------------------------------------
@@ -42,7 +36,7 @@ def _run_batcher(requests: list[tuple[str, object, int]], max_batch: int = 16, f
 
     async def main():
         with ThreadPoolExecutor(max_workers=1) as executor:
-            batcher = _Batcher(run_group, executor, asyncio.get_running_loop(), max_batch=max_batch)
+            batcher = Batcher(run_group, executor, asyncio.get_running_loop(), max_batch=max_batch)
             return await asyncio.gather(
                 *(batcher.submit(kind, key, payload) for kind, key, payload in requests),
                 return_exceptions=True,
@@ -317,3 +311,25 @@ def test_local_counts_with_its_tokenizer_and_knows_its_trained_context(local):
         before = local.usage.prompt_tokens
         _greedy(local, prompt, max_tokens=2)
         assert local.usage.prompt_tokens - before == local.count_prompt(prompt)  # what the model was fed
+
+
+@pytest.mark.slow
+def test_the_run_seed_reaches_the_sampler_and_the_cache_replays_it(local, model_cache, tmp_path, monkeypatch):
+    """--seed as the runs pass it (BackendOptions.seed through the registry): two seeds sample
+    differently, and the same seed again is answered from the cache without the model."""
+    monkeypatch.setenv("RAFA_CACHE_DIR", str(model_cache))  # the converted model of `local`
+    cache = ResponseCache(tmp_path / "responses.sqlite")
+
+    def sample(seed: int) -> tuple[list[str], HFLLM]:
+        llm = make_llm("local", BackendOptions(seed=seed, cache=cache))
+        completions = asyncio.run(llm.generate(PROMPT, n=2, temperature=1.0, max_tokens=8))
+        return [c.text for c in completions], llm
+
+    one, first = sample(1)
+    two, _ = sample(2)
+    again, replayed = sample(1)
+    assert first.stats.generate_calls == 1 and all(one)
+    assert one != two  # another seed, other samples
+    assert again == one  # the same seed replays exactly ...
+    assert replayed.usage.calls == 0 and replayed.usage.cache_hits == 2  # ... from the cache
+    assert replayed.stats.requests == 0 and replayed.stats.load_seconds is None  # the model never ran

@@ -11,7 +11,7 @@ import openai
 import pytest
 
 from rafa_core.game24.oracle import Game24Oracle
-from rafa_core.llm.base import UserError
+from rafa_core.llm.errors import UserError
 from rafa_core.llm.lean_http import LeanTransport
 from rafa_testkit.loopback import FaultPlan, LoopbackProcess, LoopbackServer
 from rafa_core.llm.openai_backend import OpenAILLM
@@ -115,7 +115,7 @@ def test_the_server_in_its_own_process_answers_as_the_oracle_would():
     oracle = Game24Oracle(0.0)
     question = "Use numbers and basic arithmetic operations (+ - * /) to obtain 24.\nInput: 4 5 6 10\n"
     with LoopbackProcess(oracle, seed=3) as server:
-        remote = asyncio.run(OpenAILLM("m", base_url=server.base_url, timeout=10.0).generate(question, n=2))
+        remote = asyncio.run(OpenAILLM("m", base_url=server.base_url, seed=3, timeout=10.0).generate(question, n=2))
         stats = server.stats()
     local = asyncio.run(ScriptedLLM(oracle, seed=3).generate(question, n=2))
     assert [c.text for c in remote] == [c.text for c in local]
@@ -132,7 +132,7 @@ def test_the_sdk_path_answers_as_the_lean_path_through_faults(api):
     answers = {}
     for http in ("lean", "sdk"):
         with LoopbackServer(numbered, seed=2, faults=plan) as server:
-            llm = OpenAILLM("m", base_url=server.base_url, mode=api, http=http, max_retries=8,
+            llm = OpenAILLM("m", base_url=server.base_url, mode=api, http=http, seed=2, max_retries=8,
                             backoff_base_s=0.001, backoff_max_s=0.01)
             answers[http] = asyncio.run(llm.generate("hello there", n=2, logprobs=True, stop=["zz"]))
             assert llm.lean == (http == "lean")

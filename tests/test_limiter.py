@@ -173,7 +173,7 @@ def test_a_high_in_flight_setting_under_a_quota_backs_off_and_finishes_identical
 
     quota = Quota(per_s=400.0, burst=4)
     with LoopbackServer(rule, seed=5, latency_s=0.02, quota=quota) as server:
-        llm = OpenAILLM("m", base_url=server.base_url, timeout=5.0, max_retries=8, concurrency=128,
+        llm = OpenAILLM("m", base_url=server.base_url, seed=5, timeout=5.0, max_retries=8, concurrency=128,
                         backoff_base_s=0.001, backoff_max_s=0.01)
         remote = asyncio.run(ask(llm))
         stats = server.stats.snapshot()

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from rafa_core.llm.base import UserError
+from rafa_core.llm.errors import UserError
 from rafa_core.llm.llamacpp import LlamaCppLLM
 from rafa_core.llm.registry import BackendOptions, make_llm
 from tests.llama_server import smollm2_gguf

@@ -13,7 +13,7 @@ from rafa_core.llm import (
     Usage,
     price_of,
 )
-from rafa_core.llm.base import request_key
+from rafa_core.llm.base import Completion, cut_at_stop, request_key
 
 
 def counting_rule(counter):
@@ -197,3 +197,12 @@ def test_a_cache_locked_for_a_moment_is_waited_for_not_moved_aside(tmp_path, mon
     assert ResponseCache(path).get("k") == {"v": 1}
     assert not (tmp_path / "c.sqlite.corrupt").exists()
     assert "warning" not in capsys.readouterr().err
+
+
+def test_cut_at_stop_cuts_before_the_earliest_stop_string_with_the_tokens_in_step():
+    c = Completion("ab|cd#ef", "length", token_logprobs=[-1.0, -2.0, -3.0, -4.0], tokens=["ab", "|c", "d#", "ef"])
+    assert cut_at_stop(c, ["#", "|", ""]) is c
+    assert (c.text, c.finish_reason, c.tokens, c.token_logprobs) == ("ab", "stop", ["ab"], [-1.0])
+    untouched = Completion("no stop here", "length")
+    assert cut_at_stop(untouched, ["#"]).text == "no stop here" and untouched.finish_reason == "length"
+    assert cut_at_stop(Completion("x#", "length"), None).text == "x#"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from rafa_core.llm.cache import ResponseCache
-from rafa_core.llm.draws import STREAM_SPAN, Draws
+from rafa_core.llm.draws import STREAM_SPAN, Draws, draw_of, sampler_seed
 from rafa_core.llm.scripted import ScriptedLLM
 from rafa_core.llm.usage import Usage
 
@@ -45,3 +45,27 @@ def test_samples_are_counted_per_request_and_settings():
     assert draws.first_sample("b", 1, **PARAMS) == draws.base
     assert draws.first_sample("a", 1, **{**PARAMS, "temperature": 0.7}) == draws.base
     assert Draws("t").base != draws.base and draws.base % STREAM_SPAN == 0
+
+
+def test_the_run_seed_keys_the_cache_and_fresh_draws_replay_under_it(tmp_path):
+    """Same stream, another --seed: other samples (not the other seed's cache entries);
+    the same seed again: every draw, fresh ones included, from the cache."""
+    cache = ResponseCache(tmp_path / "responses.sqlite")
+    seed0 = asyncio.run(ask_three_times(ScriptedLLM(coin, seed=0, cache=cache), Draws("ep=1")))
+    seed1_usage = Usage()
+    seed1 = asyncio.run(ask_three_times(ScriptedLLM(coin, seed=1, usage=seed1_usage, cache=cache), Draws("ep=1")))
+    assert seed1_usage.calls == 3 and seed1_usage.cache_hits == 0
+    assert not {t for a in seed1 for t in a} & {t for a in seed0 for t in a}
+    replay_usage = Usage()
+    again = asyncio.run(ask_three_times(ScriptedLLM(coin, seed=1, usage=replay_usage, cache=cache), Draws("ep=1")))
+    assert again == seed1 and replay_usage.calls == 0 and replay_usage.cache_hits == 6
+
+
+def test_sampler_seeds_are_one_to_one_per_run_seed_and_draw_zero_is_the_seed_itself():
+    for seed in (0, 1, 7, 2**40):
+        assert sampler_seed(seed, 0) == seed
+        draws = [0, 1, 2, 3, STREAM_SPAN, Draws("x").base + 5]
+        seeds = [sampler_seed(seed, k) for k in draws]
+        assert len(set(seeds)) == len(draws) and all(0 <= s < 2**63 for s in seeds)
+        assert [draw_of(seed, s) for s in seeds] == draws
+    assert sampler_seed(0, 1) != sampler_seed(1, 0)

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from rafa_core.llm.base import BackendError
+from rafa_core.llm.errors import BackendError
 from rafa_testkit.loopback import FAULT_KINDS, FaultPlan, LoopbackServer
 from rafa_core.llm.openai_backend import OpenAILLM
 from rafa_core.llm.scripted import ScriptedLLM
@@ -19,7 +19,8 @@ def rule(text, request):
 
 
 def backend(server: LoopbackServer, **kwargs) -> OpenAILLM:
-    options = dict(timeout=0.5, max_retries=4, backoff_base_s=0.001, backoff_max_s=0.01)
+    # Seeded as the server: it then answers as ScriptedLLM(rule, seed=server.seed) would.
+    options = dict(timeout=0.5, max_retries=4, backoff_base_s=0.001, backoff_max_s=0.01, seed=server.seed)
     return OpenAILLM("loopback", base_url=server.base_url, **{**options, **kwargs})
 
 

@@ -7,8 +7,9 @@ import asyncio
 
 import pytest
 
-from rafa_core.llm.base import BackendError, NotSupported, UserError
+from rafa_core.llm.errors import BackendError, NotSupported, UserError
 from rafa_core.llm.cache import ResponseCache
+from rafa_core.llm.draws import sampler_seed
 from rafa_testkit.loopback import LoopbackServer
 from rafa_core.llm.openai_backend import OpenAILLM
 from rafa_core.llm.registry import BackendOptions, make_llm
@@ -115,10 +116,37 @@ def test_answers_match_scripted_llm_with_the_same_seed(api):
         return first + later
 
     with LoopbackServer(numbered_rule, seed=7) as server:
-        remote = asyncio.run(run(OpenAILLM("m", base_url=server.base_url, mode=api, **FAST)))
+        remote = asyncio.run(run(OpenAILLM("m", base_url=server.base_url, mode=api, seed=7, **FAST)))
     local = asyncio.run(run(ScriptedLLM(numbered_rule, seed=7)))
     assert [[c.text for c in r] for r in remote] == [[c.text for c in r] for r in local]
     assert remote[0][0].text != remote[len(prompts)][0].text  # a later draw is a fresh sample
+
+
+@pytest.mark.parametrize("http", ["lean", "sdk"])
+def test_the_run_seed_reaches_the_server_on_both_http_paths(http):
+    async def ask(llm):
+        return [c.text for c in await llm.generate("q", n=3, temperature=0.7)]
+
+    with LoopbackServer(numbered_rule, seed=4) as server:
+        same = asyncio.run(ask(OpenAILLM("m", base_url=server.base_url, http=http, seed=4, **FAST)))
+        other = asyncio.run(ask(OpenAILLM("m", base_url=server.base_url, http=http, seed=5, **FAST)))
+    assert same == asyncio.run(ask(ScriptedLLM(numbered_rule, seed=4)))
+    assert other != same  # another seed, other samples
+
+
+def test_each_request_carries_the_sampler_seed_of_its_first_draw(monkeypatch):
+    sent = []
+
+    class Capture:
+        async def post(self, path, body, headers=None):
+            sent.append(body["seed"])
+            return {"choices": [{"index": 0, "message": {"content": "x"}, "finish_reason": "stop"}]}
+
+    llm = OpenAILLM("m", base_url="http://127.0.0.1:9/v1", seed=11, **FAST)
+    monkeypatch.setattr(llm, "_client", lambda: Capture())
+    asyncio.run(llm.generate("q", n=2, temperature=0.7))  # one choice per answer: a top-up for draw 1
+    asyncio.run(llm.generate("q", n=1, temperature=0.7, first_sample=5))
+    assert sent == [11, sampler_seed(11, 1), sampler_seed(11, 5)]
 
 
 @pytest.mark.parametrize("cap, n, expected_requests", [(1, 3, 3), (2, 5, 3), (None, 4, 1)])

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..llm.base import UserError
+from ..llm.errors import UserError
 from .world import task_kind_of_folder
 
 SPLIT = "eval_out_of_distribution"

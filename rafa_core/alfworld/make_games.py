@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..cli import ArgumentParser
-from ..llm.base import UserError
+from ..llm.errors import UserError
 
 TASK_TYPES = {
     1: "pick_and_place_simple",

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from ..llm.base import UserError
+from ..llm.errors import UserError
 from .domain import ACTION_KINDS, COLOURS, HANDEMPTY, Action, Atom, State, sort_blocks
 from .text import parse_action
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from ..llm.base import UserError
+from ..llm.errors import UserError
 from .domain import ACTION_KINDS, Action, Atom, State, apply, pick_up, put_down, shortest_plan, stack, state_from_stacks, unstack
 from .text import render_action, render_change, render_goal, render_state
 

@@ -6,7 +6,7 @@ import csv
 import importlib.util
 from pathlib import Path
 
-from ..llm.base import UserError
+from ..llm.errors import UserError
 from .env import ParseError, parse_numbers
 
 INSTALL_HINT = "pip install --no-deps tree-of-thoughts-llm==0.1.0"

@@ -1,18 +1,7 @@
 """LLM backends behind one async protocol (see DESIGN.md, "The LLM layer")."""
 
-from .base import (
-    LLM,
-    BackendError,
-    BaseLLM,
-    BudgetExceeded,
-    Completion,
-    GenerationResult,
-    NotSupported,
-    Prompt,
-    UserError,
-    as_messages,
-    as_text,
-)
+from .base import LLM, BaseLLM, Completion, GenerationResult, Prompt, as_messages, as_text
+from .errors import BackendError, BudgetExceeded, NotSupported, UserError
 from .cache import ResponseCache
 from .registry import BackendOptions, describe_choice, make_llm
 from .scripted import ReplayLLM, ScriptedLLM, ScriptedRequest

@@ -1,9 +1,14 @@
 """The LLM protocol, completions, errors, and the common machinery every backend shares.
 
 A backend subclasses :class:`BaseLLM` and implements ``_generate`` (and ``_loglik`` where it
-can).  ``BaseLLM`` adds, once for all backends: the response cache (per sample index), the
-usage ledger with its cost cap, and the per-backend limit on requests in flight (an
-:class:`~rafa_core.llm.limiter.AdaptiveLimiter`, which backs off on 429s).
+can).  ``BaseLLM`` adds, once for all backends: the response cache (per run seed and sample
+index), the usage ledger with its cost cap, and the per-backend limit on requests in flight
+(an :class:`~rafa_core.llm.limiter.AdaptiveLimiter`, which backs off on 429s).
+
+Seeds: a backend is built with the run's ``seed`` (``--seed``). It is part of every sample's
+cache key, and samplers that take a seed are given one derived from it and the sample index
+(:func:`~rafa_core.llm.draws.sampler_seed`), so another seed draws other samples and the same
+seed replays from the cache without a backend call.
 """
 
 from __future__ import annotations
@@ -91,6 +96,19 @@ class Completion:
         )
 
 
+def cut_at_stop(completion: Completion, stop: list[str] | tuple[str, ...] | None) -> Completion:
+    """The completion cut before the earliest stop string in it (``finish_reason`` "stop").
+
+    The one place stop strings are cut: backends whose sampler may run past a stop string
+    (a rule's text, a stopping criterion checked per token, a server that honours only four)
+    call it on each fresh completion; a completion without a stop string is left as it is.
+    """
+    cuts = [completion.text.find(s) for s in stop or () if s and s in completion.text]
+    if cuts:
+        completion.cut(min(cuts), "stop")
+    return completion
+
+
 @dataclass
 class GenerationResult:
     """What a backend's ``_generate`` returns: the samples and what they cost."""
@@ -160,9 +178,11 @@ class BaseLLM:
         usage: Usage | None = None,
         cache: "ResponseCache | None" = None,
         concurrency: int = 8,
+        seed: int = 0,
     ) -> None:
         self.name = name
         self.model = model
+        self.seed = seed  # the run's --seed: in every cache key, and what samplers are seeded from
         self.usage = usage if usage is not None else Usage()
         self.cache = cache
         self._shared = _Shared(limiter=None, concurrency=max(1, concurrency))
@@ -201,7 +221,8 @@ class BaseLLM:
         """``n`` samples of ``prompt``; they are samples ``first_sample .. first_sample+n-1``.
 
         Asking the same request again with a later ``first_sample`` draws fresh samples
-        (a retry at temperature > 0) that are still cached one by one.
+        (a retry at temperature > 0) that are still cached one by one. Sample ``k`` is keyed
+        by (request, this backend's ``seed``, ``k``).
         """
         if n < 1:
             return []
@@ -217,7 +238,7 @@ class BaseLLM:
             "logprobs": logprobs,
         }
         results: list[Completion | None] = [None] * n
-        keys = [request_key(request, first_sample + i) for i in range(n)]
+        keys = [request_key({**request, "seed": self.seed}, first_sample + i) for i in range(n)]
         if self.cache is not None:
             for i, key in enumerate(keys):
                 hit = self.cache.get(key)
@@ -353,7 +374,8 @@ class BaseLLM:
         raise NotImplementedError
 
     def _draw_kwargs(self, first_sample: int) -> dict[str, Any]:
-        """Extra ``_generate`` arguments for a later draw; only deterministic doubles need it."""
+        """Extra ``_generate`` arguments for a later draw: samplers that seed each draw
+        (see :func:`~rafa_core.llm.draws.sampler_seed`) return ``{"first_sample": ...}``."""
         return {}
 
     async def _loglik(
@@ -379,6 +401,6 @@ class BaseLLM:
 
 
 def request_key(request: dict[str, Any], sample_index: int) -> str:
-    """Cache key: a hash of the whole request plus which sample of it this is."""
+    """Cache key: a hash of the whole request (its seed included) plus which sample of it this is."""
     blob = json.dumps({**request, "sample": sample_index}, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()

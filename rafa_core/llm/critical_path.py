@@ -64,7 +64,8 @@ class DelayedLLM(BaseLLM):
     """A simulated backend answering as ``inner`` does, after ``latency_s`` per request."""
 
     def __init__(self, inner: BaseLLM, latency_s: float) -> None:
-        super().__init__(inner.name, inner.model, usage=inner.usage, cache=inner.cache, concurrency=inner.concurrency)
+        super().__init__(inner.name, inner.model, usage=inner.usage, cache=inner.cache, concurrency=inner.concurrency,
+                         seed=inner.seed)
         self.inner = inner
         self.latency_s = latency_s
         self.simulated = inner.simulated

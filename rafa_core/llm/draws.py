@@ -9,6 +9,13 @@ randomness (e.g. seed + episode) and owns its own range of sample indices, so
 - the same stream asks again in the same order -> the same samples (a rerun with the same
   seed replays from the cache, no backend call);
 - another stream (another episode or seed) -> other samples, never a shared first draw.
+
+A sampler that takes a seed (OpenAI's ``seed``, llama.cpp's, torch's) gets, for draw ``k``
+(sample index ``k``) of a run with ``--seed s``, the seed :func:`sampler_seed` ``(s, k)``:
+``(s + k * SEED_STEP) mod 2**63``. Draw 0 is sent ``s`` itself; the rule is a bijection
+between draws and seeds for every ``s``, so two draws of one run never share a seed and
+:func:`draw_of` reads the draw back (the loopback test server does, to answer as
+``ScriptedLLM`` would).
 """
 
 from __future__ import annotations
@@ -21,6 +28,21 @@ from .base import Prompt, as_messages
 
 # Sample indices a stream may use per request before it would reach the next stream's range.
 STREAM_SPAN = 10**6
+# Seeds are 63-bit (OpenAI's ``seed`` is a signed 64-bit integer). The step is odd (the 64-bit
+# golden ratio constant), so k -> s + k * step is one-to-one modulo 2**63.
+SEED_BITS = 63
+SEED_STEP = 0x9E3779B97F4A7C15 % 2**SEED_BITS
+_SEED_STEP_INVERSE = pow(SEED_STEP, -1, 2**SEED_BITS)
+
+
+def sampler_seed(seed: int, draw: int) -> int:
+    """The seed a sampler is given for sample ``draw`` of a request in a run seeded ``seed``."""
+    return (seed + draw * SEED_STEP) % 2**SEED_BITS
+
+
+def draw_of(seed: int, sampled_with: int) -> int:
+    """Which draw of a run seeded ``seed`` was sampled with ``sampled_with`` (inverse of :func:`sampler_seed`)."""
+    return ((sampled_with - seed) * _SEED_STEP_INVERSE) % 2**SEED_BITS
 
 
 class Draws:

@@ -2,7 +2,8 @@
 
 Needs the optional extra: ``pip install "rafa_core[llamacpp]"``.  llama.cpp is not
 thread-safe per model, so every call runs in a worker thread under one lock; ``n``
-samples are ``n`` calls with different sampling seeds (drawn from ``seed``).  Token
+samples are ``n`` calls, sample ``k`` seeded with :func:`~rafa_core.llm.draws.sampler_seed`
+``(seed, k)`` (its low 31 bits: llama.cpp's seeds are 32-bit, and all ones means "random").  Token
 log-probabilities (``logprobs=True`` and ``loglik``) are computed by re-reading the model's
 next-token distribution position by position, exactly, without llama-cpp-python's slow
 ``logits_all`` mode.  The model is opened with its trained context length (``n_ctx`` /
@@ -21,7 +22,6 @@ import ctypes
 import functools
 import os
 import platform
-import random
 import subprocess
 import sys
 import threading
@@ -30,7 +30,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, TypeVar
 
-from .base import BackendError, BaseLLM, Completion, GenerationResult, Prompt, UserError, as_messages
+from .base import BaseLLM, Completion, GenerationResult, Prompt, as_messages
+from .draws import sampler_seed
+from .errors import BackendError, UserError
 from .tokens import LlamaCppCounter
 
 T = TypeVar("T")
@@ -118,7 +120,6 @@ class _Engine:
 
     model: Any
     lock: threading.Lock = field(default_factory=threading.Lock)
-    seeds: random.Random = field(default_factory=random.Random)
 
 
 def _load(path: Path, n_ctx: int | None) -> Any:
@@ -142,17 +143,20 @@ class LlamaCppLLM(BaseLLM):
 
     def __init__(self, gguf_path: str | Path, *, seed: int = 0, n_ctx: int | None = None, **kwargs: Any) -> None:
         path = Path(gguf_path)
-        super().__init__(f"llamacpp:{path.name}", path.stem, **kwargs)
+        super().__init__(f"llamacpp:{path.name}", path.stem, seed=seed, **kwargs)
         if not path.is_file():
             raise UserError(f"llamacpp: GGUF file not found: {path}")
         self.path = path
         model = _load(path, n_ctx)
         self.n_ctx = model.n_ctx()  # the trained length unless n_ctx was given
-        self._engine = _Engine(model, seeds=random.Random(seed))
+        self._engine = _Engine(model)
         self._counter = LlamaCppCounter(model, path.stem)
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "gguf": str(self.path), "n_ctx": self.n_ctx}
+
+    def _draw_kwargs(self, first_sample: int) -> dict[str, Any]:
+        return {"first_sample": first_sample} if first_sample else {}
 
     def token_counter(self) -> LlamaCppCounter:
         return self._counter
@@ -182,9 +186,10 @@ class LlamaCppLLM(BaseLLM):
         max_tokens: int,
         stop: list[str] | None,
         logprobs: bool,
+        first_sample: int = 0,
     ) -> GenerationResult:
         messages = as_messages(prompt)
-        seeds = [self._engine.seeds.randrange(2**31) for _ in range(n)]
+        seeds = [sampler_seed(self.seed, first_sample + i) % 2**31 for i in range(n)]
 
         def sample(model: Any, seed: int) -> tuple[Completion, int, int]:
             response = model.create_chat_completion(

@@ -33,36 +33,51 @@ Reasoning models (o1, o3, gpt-5, ...) refuse some request parameters with a 400 
 parameter.  The backend then adapts once, says so on stderr, and asks again: ``max_tokens``
 becomes ``max_completion_tokens``; ``temperature``, ``stop`` and ``logprobs`` are left out
 (answers are cut at the stop strings here anyway; samples then carry no log-probabilities).
+
+Every request carries OpenAI's ``seed``: for draw ``k`` of a request (``first_sample`` + the
+choice it starts at) in a run seeded ``s`` it is :func:`~rafa_core.llm.draws.sampler_seed`
+``(s, k)``, so another ``--seed`` or a later draw asks the server for other samples (servers
+that honour ``seed``, such as vLLM and llama.cpp, then answer reproducibly).
 """
 
 from __future__ import annotations
 
 import asyncio
-import errno
-import math
 import os
 import random
 import re
-import socket
 import sys
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, TypeVar
-from urllib.parse import urlsplit
 
 import openai
 
-
+from .base import BaseLLM, GenerationResult, Prompt, as_messages, as_text, cut_at_stop
+from .draws import sampler_seed
+from .errors import BackendError, NotSupported, UserError
 from .lean_http import LeanTransport, SdkTransport, suits as lean_path_suits
-from .base import (
-    BackendError,
-    BaseLLM,
-    Completion,
-    GenerationResult,
-    NotSupported,
-    Prompt,
-    UserError,
-    as_messages,
-    as_text,
+from .openai_retry import (
+    ADAPTATIONS,
+    MAX_RETRY_AFTER_S,
+    REFUSAL_CODES,
+    RetryStats,
+    error_code,
+    final_error,
+    is_transient,
+    message_of,
+    retry_after_s,
+    unreachable_reason,
+)
+from .openai_wire import (
+    as_number,
+    as_str,
+    chat_result,
+    choices,
+    completions_result,
+    field_of,
+    merged,
+    token_offsets,
+    usage_count,
 )
 
 AZURE_API_VERSION = "2024-10-21"
@@ -70,38 +85,9 @@ OPENAI_URL = "https://api.openai.com/v1"
 # Legacy completion models: the completions endpoint, not chat.
 _COMPLETION_MODELS = re.compile(r"(instruct|davinci|babbage)", re.IGNORECASE)
 _MAX_STOP = 4  # OpenAI accepts at most 4 stop sequences; the rest are cut here
-# What a refused parameter becomes (OpenAI's reasoning models refuse these with a 400).
-_NO_LOGPROBS = "leaving it out: samples carry no log-probabilities (ranked by frequency instead)"
-_ADAPTATIONS = {
-    "max_tokens": "sending max_completion_tokens instead (hidden reasoning tokens count against it, "
-                  "so an answer may come back empty: a failed step in the log)",
-    "temperature": "leaving it out: the model samples at its own temperature, so greedy calls are not greedy",
-    "stop": "leaving it out: answers are cut at the stop strings here",
-    "logprobs": _NO_LOGPROBS,
-    "top_logprobs": _NO_LOGPROBS,
-}
-_REFUSAL_CODES = ("unsupported_parameter", "unsupported_value")
-_MAX_RETRY_AFTER_S = 60.0
 _MAX_TOPUP_ROUNDS = 8
-# Which later draw of a request this is (BaseLLM.generate's first_sample).  Real servers
-# ignore the header; the loopback test server uses it to answer as ScriptedLLM would.
-DRAW_HEADER = "X-Rafa-Draw"
 
 T = TypeVar("T")
-
-
-class MalformedResponse(Exception):
-    """The server answered 200 with something that is not a usable completion."""
-
-
-@dataclass
-class RetryStats:
-    """Shared by every view of one backend (``with_usage`` copies share this object)."""
-
-    requests: int = 0  # HTTP requests attempted, retries included
-    retries: int = 0  # attempts after the first, over all requests
-    failures: int = 0  # requests that failed after all their retries
-    max_retries_one_request: int = 0  # the most retries any single request needed
 
 
 @dataclass
@@ -233,9 +219,9 @@ class OpenAILLM(BaseLLM):
     # -- retries -----------------------------------------------------------------------------
     def _wait_s(self, exc: BaseException, failed_attempts: int) -> float:
         """Before the next attempt: the server's ``Retry-After``, else exponential backoff with full jitter."""
-        retry_after = _retry_after_s(exc)
+        retry_after = retry_after_s(exc)
         if retry_after is not None:
-            return min(retry_after, _MAX_RETRY_AFTER_S)
+            return min(retry_after, MAX_RETRY_AFTER_S)
         return random.uniform(0.0, min(self.backoff_max_s, self.backoff_base_s * 2 ** (failed_attempts - 1)))
 
     async def _call(self, make_request: Callable[[], Awaitable[T]]) -> T:
@@ -268,7 +254,7 @@ class OpenAILLM(BaseLLM):
     def _worth_retrying(self, exc: BaseException) -> bool:
         # Nobody listening (refused) or no such host, before the server ever answered: another
         # try gives the same answer, so fail now (~1 s, not minutes of backoff).
-        return _is_transient(exc) and (self._slot.reached or unreachable_reason(exc) is None)
+        return is_transient(exc) and (self._slot.reached or unreachable_reason(exc) is None)
 
     async def _attempt(self, make_request: Callable[[], Awaitable[T]], retry: bool) -> T:
         """One HTTP attempt, holding a place in the limiter and telling it about 429s."""
@@ -278,8 +264,8 @@ class OpenAILLM(BaseLLM):
                 result = await make_request()
             except openai.APIStatusError as exc:
                 self._slot.reached = True
-                if isinstance(exc, openai.RateLimitError) and _is_transient(exc):
-                    slot.rate_limited(_retry_after_s(exc))
+                if isinstance(exc, openai.RateLimitError) and is_transient(exc):
+                    slot.rate_limited(retry_after_s(exc))
                 raise
             self._slot.reached = True
             slot.succeeded()
@@ -288,38 +274,18 @@ class OpenAILLM(BaseLLM):
     def _adapt_to_refusal(self, exc: openai.BadRequestError) -> bool:
         """Whether the 400 refused a parameter we can do without (now remembered as refused)."""
         param = getattr(exc, "param", None)
-        if _error_code(exc) not in _REFUSAL_CODES or param not in _ADAPTATIONS:
+        if error_code(exc) not in REFUSAL_CODES or param not in ADAPTATIONS:
             return False
         if param in self._refused:
             return False  # already adapted: this refusal is about something else
         self._refused.add(param)
         if param in ("logprobs", "top_logprobs"):
             self._refused |= {"logprobs", "top_logprobs"}
-        print(f"note: {self.model!r} refuses {param!r}; {_ADAPTATIONS[param]}", file=sys.stderr)
+        print(f"note: {self.model!r} refuses {param!r}; {ADAPTATIONS[param]}", file=sys.stderr)
         return True
 
     def _final_error(self, exc: Exception, attempts: int) -> Exception:
-        where = self.endpoint
-        detail = _message(exc)
-        if isinstance(exc, openai.AuthenticationError):
-            return UserError(f"authentication failed at {where} (check the API key / OPENAI_API_KEY): {detail}")
-        if isinstance(exc, openai.PermissionDeniedError):
-            return UserError(f"permission denied at {where} for model {self.model!r}: {detail}")
-        if isinstance(exc, openai.NotFoundError):
-            return UserError(f"unknown model {self.model!r} at {where}: {detail}")
-        if isinstance(exc, openai.RateLimitError) and _error_code(exc) == "insufficient_quota":
-            return UserError(f"quota exhausted at {where}: {detail}")
-        if isinstance(exc, openai.APIConnectionError) and not isinstance(exc, openai.APITimeoutError):
-            reason = unreachable_reason(exc)
-            tries = f"after {attempts} attempts" if attempts > 1 else "not retried: the server never answered"
-            if reason == "resolve":
-                host = urlsplit(where).hostname or where
-                return UserError(f"cannot resolve the host name {host!r} of {where} ({tries}): check --base-url / the endpoint")
-            if reason == "refused":
-                return UserError(f"nothing listens at {where}: connection refused ({tries}); is the server running?")
-            if reason == "unreachable":
-                return UserError(f"cannot reach {where}: {detail} ({tries})")
-        return BackendError(f"{self.name} {self.model!r} at {where}: {detail} (after {attempts} attempts)")
+        return final_error(exc, attempts, name=self.name, model=self.model, where=self.endpoint)
 
     # -- generation ----------------------------------------------------------------------------
     async def _generate(
@@ -336,8 +302,8 @@ class OpenAILLM(BaseLLM):
         request = self._completions_request if self.use_completions else self._chat_request
 
         async def one(k: int, draw: int) -> GenerationResult:
-            headers = {DRAW_HEADER: str(draw)} if draw else None
-            return await self._call(lambda: request(prompt, k, temperature, max_tokens, stop, logprobs, headers))
+            seed = sampler_seed(self.seed, draw)
+            return await self._call(lambda: request(prompt, k, temperature, max_tokens, stop, logprobs, seed))
 
         total = await one(n, first_sample)
         # Servers may answer fewer choices than asked (llama.cpp answers one): ask again for
@@ -351,7 +317,7 @@ class OpenAILLM(BaseLLM):
             starts = range(before, n, per_request)  # each top-up is a later draw of the request
             parts = await asyncio.gather(*(one(min(per_request, n - s), first_sample + s) for s in starts))
             for part in parts:
-                total = _merge(total, part)
+                total = merged(total, part)
             if len(total.completions) == before:
                 break
             per_request = 1  # the server gave fewer than asked again: go one by one
@@ -361,23 +327,23 @@ class OpenAILLM(BaseLLM):
             )
         total.completions = total.completions[:n]
         for completion in total.completions:
-            _cut_at_stop(completion, stop)
+            cut_at_stop(completion, stop)  # one the server did not honour (e.g. the 5th)
         return total
 
     def _draw_kwargs(self, first_sample: int) -> dict[str, Any]:
         return {"first_sample": first_sample} if first_sample else {}
 
     def _sampling_args(
-        self, n: int, temperature: float, max_tokens: int, stop: list[str] | None, **prompt: Any
+        self, n: int, temperature: float, max_tokens: int, stop: list[str] | None, seed: int, **prompt: Any
     ) -> dict[str, Any]:
         """What chat and completions requests share; ``prompt`` is messages= or prompt=."""
         args: dict[str, Any] = {"model": self.model, **prompt, "n": n, "temperature": temperature,
-                                "max_tokens": max_tokens}
+                                "max_tokens": max_tokens, "seed": seed}
         if stop:
             args["stop"] = stop[:_MAX_STOP]
         if "max_tokens" in self._refused:
             args["max_completion_tokens"] = args.pop("max_tokens")
-        for name in ("temperature", "stop"):
+        for name in ("temperature", "stop", "seed"):
             if name in self._refused:
                 args.pop(name, None)
         return args
@@ -393,28 +359,14 @@ class OpenAILLM(BaseLLM):
         max_tokens: int,
         stop: list[str] | None,
         logprobs: bool,
-        headers: dict[str, str] | None,
+        seed: int,
     ) -> GenerationResult:
-        args = self._sampling_args(n, temperature, max_tokens, stop, messages=as_messages(prompt))
+        args = self._sampling_args(n, temperature, max_tokens, stop, seed, messages=as_messages(prompt))
         if self._wants_logprobs(logprobs):
             args["logprobs"] = True
             args["top_logprobs"] = 1  # llama.cpp's server sends logprobs only when this is set
-        response = await self._client().post("/chat/completions", args, headers)
-        completions = []
-        for choice in _choices(response):
-            message = choice.get("message")
-            if not isinstance(message, dict):
-                raise MalformedResponse("a chat choice without a message")
-            tokens = token_logprobs = None
-            content = _field(choice.get("logprobs"), "content")
-            if logprobs and content:
-                tokens = [_text(t.get("token")) for t in _dicts(content)]
-                token_logprobs = [_number(t.get("logprob")) for t in _dicts(content)]
-            text = message.get("content") or ""
-            completions.append(
-                Completion(_text(text), choice.get("finish_reason"), token_logprobs=token_logprobs, tokens=tokens)
-            )
-        return _result(response, completions)
+        response = await self._client().post("/chat/completions", args)
+        return chat_result(response, logprobs)
 
     async def _completions_request(
         self,
@@ -424,25 +376,13 @@ class OpenAILLM(BaseLLM):
         max_tokens: int,
         stop: list[str] | None,
         logprobs: bool,
-        headers: dict[str, str] | None,
+        seed: int,
     ) -> GenerationResult:
-        args = self._sampling_args(n, temperature, max_tokens, stop, prompt=as_text(prompt))
+        args = self._sampling_args(n, temperature, max_tokens, stop, seed, prompt=as_text(prompt))
         if self._wants_logprobs(logprobs):
             args["logprobs"] = 1
-        response = await self._client().post("/completions", args, headers)
-        completions = []
-        for choice in _choices(response):
-            text = choice.get("text")
-            if not isinstance(text, str):
-                raise MalformedResponse("a completion choice without text")
-            tokens = token_logprobs = None
-            lp = choice.get("logprobs")
-            lp_tokens, lp_values = _field(lp, "tokens"), _field(lp, "token_logprobs")
-            if logprobs and isinstance(lp_tokens, list) and isinstance(lp_values, list):
-                tokens = [_text(t) for t in lp_tokens]
-                token_logprobs = [_number(x) if x is not None else 0.0 for x in lp_values]
-            completions.append(Completion(text, choice.get("finish_reason"), token_logprobs=token_logprobs, tokens=tokens))
-        return _result(response, completions)
+        response = await self._client().post("/completions", args)
+        return completions_result(response, logprobs)
 
     # -- log-likelihood ------------------------------------------------------------------------
     async def _loglik(self, prefix: str, continuations: list[str]) -> tuple[list[float], int, int]:
@@ -471,8 +411,8 @@ class OpenAILLM(BaseLLM):
         """
         text = ", ".join(str(i) for i in range(1, 11))
         response = await self._echo(text)
-        lp = _choices(response)[0].get("logprobs")
-        tokens, tops = _field(lp, "tokens"), _field(lp, "top_logprobs")
+        lp = choices(response)[0].get("logprobs")
+        tokens, tops = field_of(lp, "tokens"), field_of(lp, "top_logprobs")
         if not isinstance(tokens, list) or not isinstance(tops, list) or not tokens or not tops:
             return True  # nothing to check against; an empty answer is caught when scoring
         same = following = 0
@@ -491,7 +431,7 @@ class OpenAILLM(BaseLLM):
             # max_tokens=1, not 0: some servers (llama.cpp) read 0 as "no limit".
             body = {"model": self.model, "prompt": text, "echo": True, "logprobs": 1, "max_tokens": 1, "temperature": 0.0}
             response = await self._client().post("/completions", body)
-            _choices(response)  # no choices: malformed, retried
+            choices(response)  # no choices: malformed, retried
             return response
 
         try:
@@ -501,7 +441,7 @@ class OpenAILLM(BaseLLM):
             if isinstance(exc.__cause__, refused):
                 raise NotSupported(
                     f"loglik is not supported by {self.endpoint} for {self.model!r}: the completions endpoint "
-                    f"refused echo+logprobs ({_message(exc.__cause__)})"
+                    f"refused echo+logprobs ({message_of(exc.__cause__)})"
                 ) from exc
             raise
 
@@ -509,153 +449,20 @@ class OpenAILLM(BaseLLM):
         """Sum of the echoed prompt logprobs of the tokens that overlap ``continuation``."""
         text = prefix + continuation
         response = await self._echo(text)
-        lp = _choices(response)[0].get("logprobs")
-        tokens, values = _field(lp, "tokens"), _field(lp, "token_logprobs")
+        lp = choices(response)[0].get("logprobs")
+        tokens, values = field_of(lp, "tokens"), field_of(lp, "token_logprobs")
         if not isinstance(tokens, list) or not tokens or not isinstance(values, list):
             raise NotSupported(
                 f"loglik is not supported by {self.endpoint} for {self.model!r}: echo+logprobs returned no prompt logprobs"
             )
-        tokens = [_text(t) for t in tokens]
-        offsets = _field(lp, "text_offset") or _offsets(tokens)
+        tokens = [as_str(t) for t in tokens]
+        offsets = field_of(lp, "text_offset") or token_offsets(tokens)
         total = 0.0
         for token, offset, value in zip(tokens, offsets, values):
             # Tokens overlapping the continuation, not the one generated token after the prompt.
             if value is not None and offset + len(token) > len(prefix) and offset < len(text):
-                total += _number(value)
-        return total, _count(response, "prompt_tokens")
+                total += as_number(value)
+        return total, usage_count(response, "prompt_tokens")
 
 
-# -- helpers -----------------------------------------------------------------------------------
 # Answers are decoded JSON; anything shaped otherwise is MalformedResponse (retried).
-def _choices(response: Any) -> list[dict[str, Any]]:
-    choices = _field(response, "choices")
-    if not isinstance(choices, list) or not choices:
-        raise MalformedResponse("the server answered without choices")
-    return sorted(_dicts(choices), key=lambda c: c.get("index") if isinstance(c.get("index"), int) else 0)
-
-
-def _field(value: Any, name: str) -> Any:
-    return value.get(name) if isinstance(value, dict) else None
-
-
-def _dicts(values: list[Any]) -> list[dict[str, Any]]:
-    if not all(isinstance(v, dict) for v in values):
-        raise MalformedResponse("a list of objects holds something else")
-    return values
-
-
-def _text(value: Any) -> str:
-    if not isinstance(value, str):
-        raise MalformedResponse(f"expected text, got {type(value).__name__}")
-    return value
-
-
-def _number(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise MalformedResponse(f"expected a number, got {type(value).__name__}")
-    return float(value)
-
-
-def _count(response: Any, name: str) -> int:
-    value = _field(_field(response, "usage"), name)
-    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0
-
-
-def _result(response: Any, completions: list[Completion]) -> GenerationResult:
-    return GenerationResult(
-        completions=completions,
-        prompt_tokens=_count(response, "prompt_tokens"),
-        completion_tokens=_count(response, "completion_tokens"),
-        calls=1,
-    )
-
-
-def _merge(a: GenerationResult, b: GenerationResult) -> GenerationResult:
-    return GenerationResult(
-        completions=a.completions + b.completions,
-        prompt_tokens=a.prompt_tokens + b.prompt_tokens,
-        completion_tokens=a.completion_tokens + b.completion_tokens,
-        calls=a.calls + b.calls,
-    )
-
-
-def _cut_at_stop(completion: Completion, stop: list[str] | None) -> None:
-    """Cut at a stop string the server did not honour (e.g. the 5th one); keeps tokens in step."""
-    if not stop:
-        return
-    cuts = [completion.text.find(s) for s in stop if s and s in completion.text]
-    if not cuts:
-        return
-    completion.cut(min(cuts), "stop")
-
-
-def _offsets(tokens: list[str]) -> list[int]:
-    offsets, position = [], 0
-    for token in tokens:
-        offsets.append(position)
-        position += len(token)
-    return offsets
-
-
-def _is_transient(exc: BaseException) -> bool:
-    """Worth another try: rate limits, server errors, timeouts, dropped connections, garbage."""
-    if isinstance(exc, openai.RateLimitError):
-        return _error_code(exc) != "insufficient_quota"
-    if isinstance(exc, openai.APIStatusError):
-        return exc.status_code >= 500 or exc.status_code in (408, 409)
-    if isinstance(exc, (openai.APIConnectionError, openai.APIResponseValidationError, MalformedResponse)):
-        return True
-    return isinstance(exc, ValueError)  # a truncated / non-JSON body (json.JSONDecodeError)
-
-
-def _retry_after_s(exc: BaseException | None) -> float | None:
-    response = getattr(exc, "response", None)
-    headers = getattr(response, "headers", None)
-    if headers is None:
-        return None
-    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
-        value = headers.get(name)
-        if value is None:
-            continue
-        try:
-            seconds = float(value) * scale
-        except ValueError:
-            continue  # an HTTP date; fall back to our own backoff
-        if math.isfinite(seconds) and seconds >= 0:
-            return seconds
-    return None
-
-
-def _error_code(exc: BaseException) -> str | None:
-    code = getattr(exc, "code", None)  # the SDK lifts it from the error body
-    return str(code) if code else None
-
-
-def _message(exc: BaseException | None) -> str:
-    if exc is None:
-        return "unknown error"
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    cause = exc.__cause__ or exc.__context__
-    if isinstance(exc, openai.APIConnectionError) and cause is not None:
-        text = f"{text} ({type(cause).__name__}: {' '.join(str(cause).split())[:200]})"
-    return text[:400]
-
-
-def unreachable_reason(exc: BaseException) -> str | None:
-    """Why no connection was made: "resolve" (no such host name), "refused" (nobody listens
-    on that port), "unreachable" (no route), or None (a connection was made, or it timed out)."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        text = str(current).lower()
-        if isinstance(current, socket.gaierror) or "name or service not known" in text \
-                or "temporary failure in name resolution" in text or "nodename nor servname" in text:
-            return "resolve"
-        if isinstance(current, ConnectionRefusedError) or getattr(current, "errno", None) == errno.ECONNREFUSED \
-                or "connection refused" in text:
-            return "refused"
-        if getattr(current, "errno", None) in (errno.EHOSTUNREACH, errno.ENETUNREACH):
-            return "unreachable"
-        current = current.__cause__ or current.__context__
-    return None

@@ -13,7 +13,8 @@ import os
 import re
 from pathlib import Path
 
-from .base import BaseLLM, UserError
+from .base import BaseLLM
+from .errors import UserError
 from .options import BackendOptions, OracleFactory  # noqa: F401  (re-exported)
 
 # Model names users commonly mean, for "did you mean" (any other name is still passed on as is).
@@ -67,7 +68,8 @@ def _make_llm(spec: str, options: BackendOptions, oracle: OracleFactory | None =
     if not spec:
         raise UserError("empty backend name")
     kind, _, arg = spec.partition(":")
-    common = dict(usage=options.usage, cache=options.cache, concurrency=options.concurrency)
+    # --seed reaches every backend: its samplers and its cache keys (see base.py, draws.py).
+    common = dict(usage=options.usage, cache=options.cache, concurrency=options.concurrency, seed=options.seed)
     if spec == "local":
         from .hf import local_llm
 
@@ -83,7 +85,7 @@ def _make_llm(spec: str, options: BackendOptions, oracle: OracleFactory | None =
             raise UserError(f"llamacpp backend needs an existing GGUF file: llamacpp:<path> (got {arg!r})")
         from .llamacpp import LlamaCppLLM
 
-        return LlamaCppLLM(arg, seed=options.seed, n_ctx=options.context_window, **common)
+        return LlamaCppLLM(arg, n_ctx=options.context_window, **common)
     if kind == "oracle":
         if oracle is None:
             raise UserError("this entry point has no oracle backend")

@@ -14,18 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence, Union
 
-from .base import (
-    BackendError,
-    BaseLLM,
-    Completion,
-    GenerationResult,
-    Prompt,
-    UserError,
-    as_messages,
-    as_text,
-    request_key,
-)
+from .base import BaseLLM, Completion, GenerationResult, Prompt, as_messages, as_text, cut_at_stop, request_key
 from .context import known_context_window
+from .draws import draw_of
+from .errors import BackendError, UserError
 from .tokens import DEFAULT_STAND_IN, TokenCounter, TokenizerMissing, counter_for_model
 
 if TYPE_CHECKING:
@@ -74,14 +66,6 @@ class StandIn:
         return counter.prompt(as_messages(prompt)), sum(counter.text(t) for t in texts)
 
 
-def _cut_at_stop(text: str, stop: list[str] | None) -> tuple[str, str]:
-    if stop:
-        cuts = [text.find(s) for s in stop if s and text.find(s) >= 0]
-        if cuts:
-            return text[: min(cuts)], "stop"
-    return text, "stop"
-
-
 class ScriptedLLM(StandIn, BaseLLM):
     """Answers from a rule ``(prompt_text, request) -> answer(s)``; no network, no model."""
 
@@ -97,12 +81,11 @@ class ScriptedLLM(StandIn, BaseLLM):
         counts_as: str | None = None,
         **kwargs,
     ) -> None:
-        super().__init__(name, name, **kwargs)
+        super().__init__(name, name, seed=seed, **kwargs)
         self.counts_as = counts_as or DEFAULT_STAND_IN
         self.rule = rule
         self.loglik_rule = loglik_rule
         self.supports_loglik = loglik_rule is not None
-        self.seed = seed
 
     def _rng_for(self, text: str, n: int, temperature: float, first_sample: int = 0) -> random.Random:
         draw = f"|{first_sample}" if first_sample else ""  # keeps first draws as they were
@@ -113,6 +96,19 @@ class ScriptedLLM(StandIn, BaseLLM):
         return {"first_sample": first_sample} if first_sample else {}
 
     async def _generate(self, prompt, *, n, temperature, max_tokens, stop, logprobs, first_sample=0):
+        return self.answer(prompt, n=n, temperature=temperature, max_tokens=max_tokens, stop=stop,
+                           logprobs=logprobs, first_sample=first_sample)
+
+    def draw_sampled_with(self, sampler_seed: int | None) -> int:
+        """Which draw of this backend's ``seed`` a sampler seed names (0 for no seed); see
+        :func:`~rafa_core.llm.draws.sampler_seed`. A server standing in for this backend reads
+        the draw of a request from its ``seed`` this way."""
+        return 0 if sampler_seed is None else draw_of(self.seed, sampler_seed)
+
+    def answer(self, prompt: Prompt, *, n: int, temperature: float, max_tokens: int, stop: list[str] | None,
+               logprobs: bool, first_sample: int = 0) -> GenerationResult:
+        """Samples ``first_sample ..`` of a request as the rule gives them, cut at the stop strings;
+        no cache, no ledger (what ``generate`` asks on a cache miss, and what a server answers)."""
         text = as_text(prompt)
         request = ScriptedRequest(
             prompt=prompt,
@@ -134,8 +130,7 @@ class ScriptedLLM(StandIn, BaseLLM):
             if isinstance(a, Completion):
                 completions.append(a)
                 continue
-            body, reason = _cut_at_stop(a, stop)
-            completions.append(Completion(text=body, finish_reason=reason))
+            completions.append(cut_at_stop(Completion(text=a, finish_reason="stop"), stop))
         prompt_tokens, completion_tokens = self._usage_of(prompt, [c.text for c in completions])
         return GenerationResult(completions=completions, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
 
@@ -225,7 +220,7 @@ class ReplayLLM(StandIn, BaseLLM):
             recorded = self.answers.get(self._prompt_key(prompt))
             if not recorded:
                 raise BackendError(f"replay: no recorded answer for prompt {as_text(prompt)[:80]!r}")
-            completions = [Completion(text=_cut_at_stop(recorded[i % len(recorded)], stop)[0], finish_reason="stop")
+            completions = [cut_at_stop(Completion(text=recorded[i % len(recorded)], finish_reason="stop"), stop)
                            for i in range(n)]
         prompt_tokens, completion_tokens = self._usage_of(prompt, [c.text for c in completions])
         return GenerationResult(
