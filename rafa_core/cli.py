@@ -17,7 +17,8 @@ import sys
 from pathlib import Path
 from typing import Any, Awaitable, Callable, NoReturn
 
-from .llm.base import BackendError, BaseLLM, BudgetExceeded, UserError
+from .llm.base import BaseLLM
+from .llm.errors import BackendError, BudgetExceeded, UserError
 from .llm.cache import ResponseCache, default_cache_dir
 from .llm.registry import FREE_KINDS, BackendOptions, OracleFactory, describe_choice, make_llm
 from .llm.usage import Usage

@@ -21,7 +21,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Iterable
 
-from .llm.base import BudgetExceeded, UserError
+from .llm.errors import BudgetExceeded, UserError
 from .llm.request_log import REQUESTS_FILE, RequestLog, labels
 from .llm.usage import Usage
 

@@ -24,7 +24,7 @@ import yaml
 
 from ..benchmark import Benchmark, Run
 from ..cli import non_negative_int, positive_int, str2bool
-from ..llm.base import UserError
+from ..llm.errors import UserError
 from ..llm.registry import describe_choice
 from ..llm.usage import Usage
 from ..runner import RUNTIME_KEYS, Batch, RunResult

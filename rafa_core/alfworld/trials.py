@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 from ..agent import RAFAAgent
-from ..llm.base import BaseLLM, UserError
+from ..llm.base import BaseLLM
+from ..llm.errors import UserError
 from ..llm.request_log import REFLECTION, labels
 from ..llm.usage import Usage
 from ..memory import Memory

@@ -21,7 +21,8 @@ from typing import Any
 
 from ..benchmark import Benchmark, Run
 from ..cli import build_llm, non_negative_int, open_cache, positive_float, positive_int, str2bool
-from ..llm.base import BaseLLM, UserError
+from ..llm.base import BaseLLM
+from ..llm.errors import UserError
 from ..llm.registry import BackendOptions
 from ..llm.usage import Usage
 from ..runner import RUNTIME_KEYS, Batch, RunResult
@@ -145,7 +146,8 @@ def make_backend(spec: str, args: argparse.Namespace, usage: Usage, ctx: DistCon
     if spec.startswith("hf:") and ctx.tensor_parallel:
         from ..llm.hf import HFLLM
 
-        llm: BaseLLM = HFLLM(spec[3:], tp_plan="auto", usage=usage, cache=cache, concurrency=4 * args.concurrency)
+        llm: BaseLLM = HFLLM(spec[3:], tp_plan="auto", usage=usage, cache=cache, concurrency=4 * args.concurrency,
+                              seed=args.seed)
     else:
         llm = build_llm(spec, args, usage, oracle=oracle, cache=cache)
     if not llm.supports_loglik:

@@ -1,4 +1,4 @@
-"""LLM backends behind one async protocol (see DESIGN.md, "The LLM layer")."""
+"""LLM backends behind one async protocol (see docs/architecture.md, "The LLM layer")."""
 
 from .base import LLM, BaseLLM, Completion, GenerationResult, Prompt, as_messages, as_text
 from .errors import BackendError, BudgetExceeded, NotSupported, UserError

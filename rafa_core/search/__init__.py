@@ -1,4 +1,4 @@
-"""Generic planners over a task model (see DESIGN.md, "Planning")."""
+"""Generic planners over a task model (see docs/architecture.md, "Planners and the agent")."""
 
 from .base import Plan, TaskModel
 

@@ -34,7 +34,7 @@ from typing import Any
 
 from ..benchmark import Benchmark, Run
 from ..cli import non_negative_int, positive_int
-from ..llm.base import UserError
+from ..llm.errors import UserError
 from ..llm.registry import describe_choice
 from ..llm.usage import Usage
 from ..runner import RUNTIME_KEYS, Batch, RunResult, write_json_atomic
