@@ -79,7 +79,7 @@ async def episode(games, index: int, make_llm, concurrency: int, speculative_lea
     usage = Usage()
     llm = make_llm(usage, concurrency)
     env = games.make_env()
-    context = EpisodeContext(env)
+    context = EpisodeContext()
     planner = TimedPlanner(breadth=2, depth=2, discount=0.9, speculative_leaves=speculative_leaves)
     journal = Journal()
     agent = RAFAAgent(

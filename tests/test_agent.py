@@ -13,7 +13,7 @@ class Counter:
 
     def reset(self, index):
         self.value = index
-        return self.value
+        return self.value, {}
 
     def step(self, action):
         self.value += action
@@ -63,6 +63,47 @@ def test_without_switching_the_first_plan_is_executed_to_the_end():
     result = asyncio.run(agent.run_episode(Counter(5), 0))
     assert not result.success and result.env_steps == 4
     assert [r.plan is not None for r in result.trace] == [True, False, False, False]
+
+
+def test_an_environment_can_drive_the_agent_step_by_step():
+    # The same episode as run_episode, driven from outside through act / observe / end_episode.
+    learned = []
+
+    async def learn_episode(memory, result):
+        learned.append((result, len(memory.feedback)))
+        return "lesson"
+
+    agent = RAFAAgent(planner=GreedyPlanner(), make_model=lambda memory: 5, learn_episode=learn_episode)
+
+    async def drive():
+        env = Counter(5)
+        obs, info = env.reset(3)
+        done = False
+        while not done:
+            action = await agent.act(obs, info)
+            obs, reward, done, info = env.step(action)
+            await agent.observe(action, obs, reward, done, info)
+        record = agent.episode
+        return record, await agent.end_episode("won")
+
+    record, said = asyncio.run(drive())
+    assert said == "lesson" and learned == [("won", 2)]
+    assert record.success and record.solved_at == 2 and [r.action for r in record.trace] == [1, 1]
+    assert agent.episode.trace == [] and agent.step == 0  # the next act starts a new episode
+    # The memory outlives the episode: the next one starts from what was learned.
+    result = asyncio.run(agent.run_episode(Counter(5), 4))
+    assert result.success and len(agent.memory.feedback) == 3
+
+
+def test_an_empty_plan_is_a_failed_step_that_ends_the_episode():
+    class Nothing:
+        async def plan(self, model, state):
+            return Plan(actions=[], value=0.25)
+
+    result = asyncio.run(RAFAAgent(planner=Nothing(), make_model=lambda m: None).run_episode(Counter(5), 0))
+    assert not result.success and result.env_steps == 0
+    [step] = result.trace
+    assert step.action is None and step.done and "no action" in step.info["error"]
 
 
 def test_memory_versions_change_on_every_update():

@@ -162,10 +162,10 @@ def test_replay_rejects_impossible_games(moves):
 
 def test_env_is_ground_truth_and_rejects_illegal_moves():
     env = TicTacToeEnv()
-    board = env.reset()
-    assert board == Board()
+    board, info = env.reset()
+    assert board == Board() and info == {}
     board, reward, done, info = env.step(5)
-    assert board.cell(5) == "X" and reward == 0 and not done and info["mover"] == "X"
+    assert board.cell(5) == "X" and reward == 0 and not done and info["mover"] == "X" and info["before"] == Board()
     with pytest.raises(IllegalMove):
         env.step(5)
     with pytest.raises(IllegalMove):

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..llm.base import UserError
+from ..environment import Closing
 from .world import task_kind_of_folder
 
 SPLIT = "eval_out_of_distribution"
@@ -162,8 +163,10 @@ class AlfWorld:
         return AlfWorldEnv(gym_env, self.games)
 
 
-class AlfWorldEnv:
-    """``reset(index) -> intro``; ``step(command) -> (obs, reward, done, info)``."""
+class AlfWorldEnv(Closing):
+    """``reset(index) -> (intro, info)``; ``step(command) -> (obs, reward, done, info)``;
+    ``close()`` closes the TextWorld environment.  ``info`` holds the admissible commands
+    (and, from ``reset``, the game's task type)."""
 
     def __init__(self, gym_env: Any, games: list[GameInfo]) -> None:
         self._env = gym_env
@@ -172,7 +175,7 @@ class AlfWorldEnv:
         self.admissible: list[str] = []
         self.won = False
 
-    def reset(self, index: int) -> str:
+    def reset(self, index: int) -> tuple[str, dict[str, Any]]:
         self._env.seed(GYM_SEED)
         self._env.skip(index)
         obs, infos = self._env.reset()
@@ -182,7 +185,8 @@ class AlfWorldEnv:
             raise RuntimeError(f"game {index}: expected {self.game.gamefile}, engine loaded {gamefile}")
         self.admissible = list(infos["admissible_commands"][0])
         self.won = bool(infos["won"][0])
-        return clean_intro(obs[0])
+        info = {"admissible_commands": self.admissible, "won": self.won, "task_type": self.game.kind}
+        return clean_intro(obs[0]), info
 
     def step(self, command: str) -> tuple[str, float, bool, dict[str, Any]]:
         obs, scores, dones, infos = self._env.step([command])
