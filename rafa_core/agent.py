@@ -141,7 +141,7 @@ class RAFAAgent(Generic[State, Action]):
         """One episode of ``env`` (the paper's loop); ``memory``: start from that one."""
         if memory is not None:
             self.memory = memory
-        obs, info = env.reset(index)
+        obs, info = _obs_and_info(env.reset(index))
         for step in range(1, self.max_steps + 1):
             with labels(step=step):  # the request log tells which real step each call served
                 action = await self.act(obs, info)
@@ -214,3 +214,10 @@ class RAFAAgent(Generic[State, Action]):
             return None
         with labels(role=REFLECTION):
             return await self.learn_episode(self.memory, result)
+
+
+def _obs_and_info(reset: Any) -> tuple[Any, dict[str, Any]]:
+    # An environment written for the older ``reset -> obs`` would be unpacked silently wrong.
+    if not (isinstance(reset, tuple) and len(reset) == 2 and isinstance(reset[1], dict)):
+        raise TypeError("Environment.reset(index) must return (obs, info)")
+    return reset

@@ -2,6 +2,8 @@
 
 import asyncio
 
+import pytest
+
 from rafa_core.agent import RAFAAgent
 from rafa_core.memory import Memory
 from rafa_core.search.base import Plan
@@ -117,3 +119,13 @@ def test_memory_versions_change_on_every_update():
     assert versions == [0, 3]
     assert Memory.from_json(memory.to_json()) == memory
     assert memory.recent_reflections(3) == ["lesson"]
+
+
+def test_an_environment_whose_reset_returns_only_the_observation_is_refused():
+    class OldCounter(Counter):
+        def reset(self, index):
+            return super().reset(index)[0]
+
+    agent = RAFAAgent(planner=GreedyPlanner(), make_model=lambda memory: 5)
+    with pytest.raises(TypeError, match="reset"):
+        asyncio.run(agent.run_episode(OldCounter(5), 2))
