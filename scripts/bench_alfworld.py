@@ -90,12 +90,12 @@ async def episode(games, index: int, make_llm, concurrency: int, speculative_lea
         max_steps=20,
     )
     t0 = time.perf_counter()
-    try:
-        result = await agent.run_episode(env, index)
-        wall = time.perf_counter() - t0
-    finally:
-        await journal.close()
-        env.close()
+    with env:
+        try:
+            result = await agent.run_episode(env, index)
+            wall = time.perf_counter() - t0
+        finally:
+            await journal.close()
     await llm.aclose()
     return {"wall_s": wall, "planning_s": planner.planning_s, "steps": result.env_steps,
             "success": result.success, "calls": usage.calls,

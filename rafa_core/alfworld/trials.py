@@ -216,11 +216,11 @@ class TrialLoop:
             learn=context.learn,
             max_steps=self.settings.max_steps,
         )
-        try:
-            result = await agent.run_episode(env, game, memory)
-        finally:
-            await journal.close()
-            env.close()
+        with env:  # closes the TextWorld environment
+            try:
+                result = await agent.run_episode(env, game, memory)
+            finally:
+                await journal.close()
         info = self.games.games[game]
         return {
             "trial": trial,
