@@ -172,8 +172,6 @@ class AlfWorldEnv(Closing):
         self._env = gym_env
         self.games = games
         self.game: GameInfo | None = None
-        self.admissible: list[str] = []
-        self.won = False
 
     def reset(self, index: int) -> tuple[str, dict[str, Any]]:
         self._env.seed(GYM_SEED)
@@ -183,16 +181,14 @@ class AlfWorldEnv(Closing):
         self.game = self.games[index]
         if gamefile != self.game.gamefile:  # the engine's order is not what we computed
             raise RuntimeError(f"game {index}: expected {self.game.gamefile}, engine loaded {gamefile}")
-        self.admissible = list(infos["admissible_commands"][0])
-        self.won = bool(infos["won"][0])
-        info = {"admissible_commands": self.admissible, "won": self.won, "task_type": self.game.kind}
+        won = bool(infos["won"][0])
+        info = {"admissible_commands": list(infos["admissible_commands"][0]), "won": won, "task_type": self.game.kind}
         return clean_intro(obs[0]), info
 
     def step(self, command: str) -> tuple[str, float, bool, dict[str, Any]]:
         obs, scores, dones, infos = self._env.step([command])
-        self.admissible = list(infos["admissible_commands"][0])
-        self.won = bool(infos["won"][0])
-        info = {"success": self.won, "won": self.won, "admissible_commands": self.admissible}
+        won = bool(infos["won"][0])
+        info = {"success": won, "won": won, "admissible_commands": list(infos["admissible_commands"][0])}
         return clean_observation(obs[0]), float(scores[0]), bool(dones[0]), info
 
     def close(self) -> None:
