@@ -129,3 +129,30 @@ def test_an_environment_whose_reset_returns_only_the_observation_is_refused():
     agent = RAFAAgent(planner=GreedyPlanner(), make_model=lambda memory: 5)
     with pytest.raises(TypeError, match="reset"):
         asyncio.run(agent.run_episode(OldCounter(5), 2))
+
+
+def test_optional_model_capabilities_are_protocols_seen_through_the_role_labels():
+    from rafa_core.llm.request_log import labelled
+    from rafa_core.search import JointEvaluator, Prefetcher, PriorModel
+
+    class Plain:
+        async def propose(self, state):
+            return []
+
+        async def evaluate(self, state):
+            return 0.0
+
+    class Capable(Plain):
+        async def evaluate_all(self, states):
+            return None
+
+        def prefetch(self, state):
+            return None
+
+        async def priors(self, state, actions):
+            return []
+
+    for model in (Capable(), labelled(Capable())):
+        assert isinstance(model, JointEvaluator) and isinstance(model, Prefetcher) and isinstance(model, PriorModel)
+    for model in (Plain(), labelled(Plain())):
+        assert not isinstance(model, (JointEvaluator, Prefetcher, PriorModel))
