@@ -23,7 +23,8 @@ subtrees*: a subtree whose every path already ends in an evaluated terminal node
 call no model and learn nothing (the world model is greedy and every node keeps its
 prediction), so selection passes over it while its siblings still have something to explore.
 
-RAFA additionally runs iterations from a node below the root (the agent's real position),
+:class:`MCTSPlanner` is the planner RAFA plugs in (``plan(model, state)``, ``observe``): it
+runs iterations from a node below the root (the agent's real position),
 overwrites a node's predicted state with the observed one (:meth:`MCTS.observe`), re-adds
 the last iteration's path means once the real transition is known
 (:meth:`MCTS.memory_propagate`, as the original did), and falls back to the best child
