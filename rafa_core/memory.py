@@ -46,11 +46,6 @@ class Memory:
         self.trials.append(summary)
         self.version += 1
 
-    def clear_episode(self) -> None:
-        """Forget what belongs to one episode (feedback); keep what is learned across them."""
-        self.feedback.clear()
-        self.version += 1
-
     def to_json(self) -> dict[str, Any]:
         return {
             "feedback": self.feedback,

@@ -79,7 +79,7 @@ async def episode(games, index: int, make_llm, concurrency: int, speculative_lea
     usage = Usage()
     llm = make_llm(usage, concurrency)
     env = games.make_env()
-    context = EpisodeContext(env)
+    context = EpisodeContext()
     planner = TimedPlanner(breadth=2, depth=2, discount=0.9, speculative_leaves=speculative_leaves)
     journal = Journal()
     agent = RAFAAgent(
@@ -90,12 +90,12 @@ async def episode(games, index: int, make_llm, concurrency: int, speculative_lea
         max_steps=20,
     )
     t0 = time.perf_counter()
-    try:
-        result = await agent.run_episode(env, index)
-        wall = time.perf_counter() - t0
-    finally:
-        await journal.close()
-        env.close()
+    with env:
+        try:
+            result = await agent.run_episode(env, index)
+            wall = time.perf_counter() - t0
+        finally:
+            await journal.close()
     await llm.aclose()
     return {"wall_s": wall, "planning_s": planner.planning_s, "steps": result.env_steps,
             "success": result.success, "calls": usage.calls,

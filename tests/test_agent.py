@@ -2,6 +2,8 @@
 
 import asyncio
 
+import pytest
+
 from rafa_core.agent import RAFAAgent
 from rafa_core.memory import Memory
 from rafa_core.search.base import Plan
@@ -13,7 +15,7 @@ class Counter:
 
     def reset(self, index):
         self.value = index
-        return self.value
+        return self.value, {}
 
     def step(self, action):
         self.value += action
@@ -65,6 +67,47 @@ def test_without_switching_the_first_plan_is_executed_to_the_end():
     assert [r.plan is not None for r in result.trace] == [True, False, False, False]
 
 
+def test_an_environment_can_drive_the_agent_step_by_step():
+    # The same episode as run_episode, driven from outside through act / observe / end_episode.
+    learned = []
+
+    async def learn_episode(memory, result):
+        learned.append((result, len(memory.feedback)))
+        return "lesson"
+
+    agent = RAFAAgent(planner=GreedyPlanner(), make_model=lambda memory: 5, learn_episode=learn_episode)
+
+    async def drive():
+        env = Counter(5)
+        obs, info = env.reset(3)
+        done = False
+        while not done:
+            action = await agent.act(obs, info)
+            obs, reward, done, info = env.step(action)
+            await agent.observe(action, obs, reward, done, info)
+        record = agent.episode
+        return record, await agent.end_episode("won")
+
+    record, said = asyncio.run(drive())
+    assert said == "lesson" and learned == [("won", 2)]
+    assert record.success and record.solved_at == 2 and [r.action for r in record.trace] == [1, 1]
+    assert agent.episode.trace == [] and agent.step == 0  # the next act starts a new episode
+    # The memory outlives the episode: the next one starts from what was learned.
+    result = asyncio.run(agent.run_episode(Counter(5), 4))
+    assert result.success and len(agent.memory.feedback) == 3
+
+
+def test_an_empty_plan_is_a_failed_step_that_ends_the_episode():
+    class Nothing:
+        async def plan(self, model, state):
+            return Plan(actions=[], value=0.25)
+
+    result = asyncio.run(RAFAAgent(planner=Nothing(), make_model=lambda m: None).run_episode(Counter(5), 0))
+    assert not result.success and result.env_steps == 0
+    [step] = result.trace
+    assert step.action is None and step.done and "no action" in step.info["error"]
+
+
 def test_memory_versions_change_on_every_update():
     memory = Memory()
     versions = [memory.version]
@@ -76,3 +119,40 @@ def test_memory_versions_change_on_every_update():
     assert versions == [0, 3]
     assert Memory.from_json(memory.to_json()) == memory
     assert memory.recent_reflections(3) == ["lesson"]
+
+
+def test_an_environment_whose_reset_returns_only_the_observation_is_refused():
+    class OldCounter(Counter):
+        def reset(self, index):
+            return super().reset(index)[0]
+
+    agent = RAFAAgent(planner=GreedyPlanner(), make_model=lambda memory: 5)
+    with pytest.raises(TypeError, match="reset"):
+        asyncio.run(agent.run_episode(OldCounter(5), 2))
+
+
+def test_optional_model_capabilities_are_protocols_seen_through_the_role_labels():
+    from rafa_core.llm.request_log import labelled
+    from rafa_core.search import JointEvaluator, Prefetcher, PriorModel
+
+    class Plain:
+        async def propose(self, state):
+            return []
+
+        async def evaluate(self, state):
+            return 0.0
+
+    class Capable(Plain):
+        async def evaluate_all(self, states):
+            return None
+
+        def prefetch(self, state):
+            return None
+
+        async def priors(self, state, actions):
+            return []
+
+    for model in (Capable(), labelled(Capable())):
+        assert isinstance(model, JointEvaluator) and isinstance(model, Prefetcher) and isinstance(model, PriorModel)
+    for model in (Plain(), labelled(Plain())):
+        assert not isinstance(model, (JointEvaluator, Prefetcher, PriorModel))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from rafa_core.alfworld.env import AlfWorld, clean_intro, clean_observation, game_name, task_kind
+from rafa_core.alfworld.env import AlfWorld, AlfWorldEnv, clean_intro, clean_observation, game_name, task_kind
 from rafa_core.alfworld.make_games import TASK_TYPES, make_games
 
 pytestmark = pytest.mark.slow  # the real engine
@@ -58,23 +58,33 @@ def test_layout_is_alfworlds(tmp_path_factory):
 
 def test_every_game_loads_walkthrough_wins_and_nonsense_does_nothing(games):
     assert len(games) == 12
-    env = games.make_env()
-    try:
+    with games.make_env() as env:
         for game in games.games:
-            intro = env.reset(game.index)
+            intro, info = env.reset(game.index)
             assert "Welcome to TextWorld" not in intro
             assert "Your task is to:" in intro and "you see" in intro
-            assert env.admissible and not env.won
+            assert info["admissible_commands"] and not info["won"] and info["task_type"] == game.kind
             obs, _, done, info = env.step("fly to the moon")
             assert obs == "Nothing happens." and not done and not info["won"]
             walkthrough = json.loads(Path(game.gamefile).read_text())["walkthrough"]
             for command in walkthrough:
-                assert command in env.admissible, (game.name, command)
+                assert command in info["admissible_commands"], (game.name, command)
                 obs, _, done, info = env.step(command)
                 assert obs != "Nothing happens."
             assert info["won"] and done, game.name
-    finally:
-        env.close()
+
+
+def test_leaving_the_environment_closes_the_engine():
+    class Engine:
+        closed = 0
+
+        def close(self):
+            self.closed += 1
+
+    engine = Engine()
+    with AlfWorldEnv(engine, []) as env:
+        assert env.game is None
+    assert engine.closed == 1
 
 
 def test_game_order_is_the_engines_and_kind_comes_from_the_folder(games):

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from rafa_core.search.mcts import MCTS, MCTSConfig
+from rafa_core.search.mcts import MCTS, MCTSConfig, MCTSPlanner
 
 # root R -> A (prior .8), B (.2); A -> A1 (.6), A2 (.4); B -> B1, B2 (.5 each).
 CHILDREN = {"R": ["A", "B"], "A": ["A1", "A2"], "B": ["B1", "B2"]}
@@ -221,3 +221,19 @@ def test_uniform_priors_without_a_prior_model():
     tree = MCTS(Plain(), "R", MCTSConfig(max_depth=2))
     run(tree.iterate())
     assert [c.prior for c in tree.root.children] == [0.5, 0.5]
+
+
+def test_the_mcts_planner_plans_from_the_state_it_is_given():
+    # RAFA's planner: plan(model, state) from the root, observe the real step, plan from there.
+    model = FixedModel()
+    tree = MCTS(model, "R", MCTSConfig(max_depth=2, memory_propagate=False))
+    planner = MCTSPlanner(tree)
+    plan = run(planner.plan(model, "R"))
+    assert plan.actions == ["A"] and plan.tree["why"] == "best trajectory"  # R, A, A1
+    assert run(planner.observe("A", "A")) is True and planner.current.state == "A"
+    plan = run(planner.plan(model, "A"))
+    assert plan.actions == ["A2"] and plan.tree["tree"]["iterations"] == 2
+    with pytest.raises(ValueError):
+        run(planner.plan(model, "B1"))  # neither the start nor where the agent moved
+    # A new episode starts where the tree does.
+    assert run(planner.plan(model, "R")).actions and planner.current is tree.root

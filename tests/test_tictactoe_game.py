@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import random
 
@@ -15,7 +16,9 @@ from rafa_core.tictactoe.game import (
     parse_board,
     replay,
 )
+from rafa_core.tictactoe.match import play_game
 from rafa_core.tictactoe.oracle import Minimax
+from rafa_core.tictactoe.players import MoveDecision
 
 # Independent winner check: on the magic square every line, and only a line, sums to 15.
 MAGIC = (2, 7, 6, 9, 5, 1, 4, 3, 8)
@@ -162,10 +165,10 @@ def test_replay_rejects_impossible_games(moves):
 
 def test_env_is_ground_truth_and_rejects_illegal_moves():
     env = TicTacToeEnv()
-    board = env.reset()
-    assert board == Board()
+    board, info = env.reset()
+    assert board == Board() and info == {}
     board, reward, done, info = env.step(5)
-    assert board.cell(5) == "X" and reward == 0 and not done and info["mover"] == "X"
+    assert board.cell(5) == "X" and reward == 0 and not done and info["mover"] == "X" and info["before"] == Board()
     with pytest.raises(IllegalMove):
         env.step(5)
     with pytest.raises(IllegalMove):
@@ -176,3 +179,39 @@ def test_env_is_ground_truth_and_rejects_illegal_moves():
     assert done and reward == 1.0 and info["result"] == "X"
     with pytest.raises(IllegalMove):
         env.step(3)
+
+
+class FirstEmptyCell:
+    """The smallest agent the game can drive: act / observe / end_episode, nothing learned."""
+
+    def __init__(self, role):
+        self.role, self.decision, self.seen, self.ended = role, None, [], []
+
+    async def act(self, board, info):
+        self.decision = MoveDecision(board.empty_positions()[0], log={"session": info["session"]})
+        return self.decision.position
+
+    async def observe(self, move, after, reward, done, info):
+        self.seen.append((info["mover"], move, info["before"].key(), after.key(), reward, done))
+        return {"saw": move} if info["mover"] != self.role else None
+
+    async def end_episode(self, record):
+        self.ended.append((record.result, record.final.key()))
+        return {"lessons": f"{self.role}: {record.result}"}
+
+
+def test_the_game_drives_two_agents_through_act_observe_and_end_episode():
+    x, o = FirstEmptyCell("X"), FirstEmptyCell("O")
+    record = asyncio.run(play_game({"X": x, "O": o}, session="s1", learn=True))
+    # X 1, O 2, X 3, O 4, X 5, O 6, X 7: X wins on the diagonal 3-5-7.
+    assert record.moves == [("X", 1), ("O", 2), ("X", 3), ("O", 4), ("X", 5), ("O", 6), ("X", 7)]
+    assert record.result == "X" and record.transcript[0]["decision"] == {"session": "s1"}
+    assert x.seen == o.seen and len(x.seen) == 7 and x.seen[-1][4:] == (1.0, True)
+    assert x.seen[1][:3] == ("O", 2, Board.from_moves([("X", 1)]).key())
+    assert record.transcript[1]["learning"] == {"X": {"saw": 2}}  # O's move, seen by X
+    assert x.ended == o.ended == [("X", record.final.key())]
+    assert record.reflections == {"X": {"lessons": "X: X"}, "O": {"lessons": "O: X"}}
+    # Without learning nobody observes or reflects.
+    x2, o2 = FirstEmptyCell("X"), FirstEmptyCell("O")
+    assert asyncio.run(play_game({"X": x2, "O": o2}, session="s2", learn=False)).moves == record.moves
+    assert x2.seen == o2.seen == x2.ended == []

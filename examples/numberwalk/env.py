@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from rafa_core.environment import Closing
+
 MOVES = ("+1", "+3", "x2")
 # (start, target): each solvable in at most four moves.
 PUZZLES = [(1, 5), (2, 8), (3, 10), (1, 12), (4, 11), (5, 22), (2, 14), (3, 24), (6, 16), (7, 30)]
@@ -44,8 +46,8 @@ def reachable(value: int, target: int) -> bool:
     return value == target or bool(moves_to_target(value, target))
 
 
-class NumberWalkEnv:
-    """``reset(index)`` -> observation; ``step(move)`` -> (observation, reward, done, info)."""
+class NumberWalkEnv(Closing):
+    """``reset(index)`` -> (observation, info); ``step(move)`` -> (observation, reward, done, info)."""
 
     def __init__(self, puzzles: list[tuple[int, int]] = PUZZLES) -> None:
         self.puzzles = puzzles
@@ -54,9 +56,9 @@ class NumberWalkEnv:
     def observation(self) -> dict[str, int]:
         return {"value": self.value, "target": self.target}
 
-    def reset(self, index: int) -> dict[str, int]:
+    def reset(self, index: int) -> tuple[dict[str, int], dict[str, Any]]:
         self.value, self.target = self.puzzles[index]
-        return self.observation()
+        return self.observation(), {}
 
     def step(self, move: Any) -> tuple[dict[str, int], float, bool, dict[str, Any]]:
         if move not in MOVES:  # a move the model made up: a failed step, nothing changes
@@ -65,6 +67,3 @@ class NumberWalkEnv:
         success = self.value == self.target
         done = self.value >= self.target
         return self.observation(), float(success), done, {"success": success}
-
-    def close(self) -> None:
-        pass

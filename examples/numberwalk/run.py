@@ -74,15 +74,12 @@ class NumberWalk(Benchmark):
         agent = RAFAAgent(
             planner=LookaheadPlanner(breadth=a.breadth, depth=a.depth),
             make_model=lambda memory: NumberWalkModel(llm, memory.recent_reflections(3), a.temperature),
-            state_of=lambda obs, memory: (obs["value"], obs["target"]),
+            state_of=lambda obs, info, memory: (obs["value"], obs["target"]),
             learn=learn,
             max_steps=a.max_steps,
         )
-        env = NumberWalkEnv()
-        try:
+        with NumberWalkEnv() as env:
             result = await agent.run_episode(env, index, Memory())
-        finally:
-            env.close()
         return {"puzzle": list(PUZZLES[index]), **result.to_json()}
 
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..environment import Closing
 from ..llm.errors import UserError
 from .world import task_kind_of_folder
 
@@ -162,17 +163,17 @@ class AlfWorld:
         return AlfWorldEnv(gym_env, self.games)
 
 
-class AlfWorldEnv:
-    """``reset(index) -> intro``; ``step(command) -> (obs, reward, done, info)``."""
+class AlfWorldEnv(Closing):
+    """``reset(index) -> (intro, info)``; ``step(command) -> (obs, reward, done, info)``;
+    ``close()`` closes the TextWorld environment.  ``info`` holds the admissible commands
+    (and, from ``reset``, the game's task type)."""
 
     def __init__(self, gym_env: Any, games: list[GameInfo]) -> None:
         self._env = gym_env
         self.games = games
         self.game: GameInfo | None = None
-        self.admissible: list[str] = []
-        self.won = False
 
-    def reset(self, index: int) -> str:
+    def reset(self, index: int) -> tuple[str, dict[str, Any]]:
         self._env.seed(GYM_SEED)
         self._env.skip(index)
         obs, infos = self._env.reset()
@@ -180,15 +181,14 @@ class AlfWorldEnv:
         self.game = self.games[index]
         if gamefile != self.game.gamefile:  # the engine's order is not what we computed
             raise RuntimeError(f"game {index}: expected {self.game.gamefile}, engine loaded {gamefile}")
-        self.admissible = list(infos["admissible_commands"][0])
-        self.won = bool(infos["won"][0])
-        return clean_intro(obs[0])
+        won = bool(infos["won"][0])
+        info = {"admissible_commands": list(infos["admissible_commands"][0]), "won": won, "task_type": self.game.kind}
+        return clean_intro(obs[0]), info
 
     def step(self, command: str) -> tuple[str, float, bool, dict[str, Any]]:
         obs, scores, dones, infos = self._env.step([command])
-        self.admissible = list(infos["admissible_commands"][0])
-        self.won = bool(infos["won"][0])
-        info = {"success": self.won, "won": self.won, "admissible_commands": self.admissible}
+        won = bool(infos["won"][0])
+        info = {"success": won, "won": won, "admissible_commands": list(infos["admissible_commands"][0])}
         return clean_observation(obs[0]), float(scores[0]), bool(dones[0]), info
 
     def close(self) -> None:

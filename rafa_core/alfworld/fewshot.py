@@ -26,7 +26,7 @@ CRITIC_REFLECTION_KINDS = ("clean", "puttwo", "heat")  # the original's three ex
 
 
 def play(env, index: int, max_steps: int = 25) -> tuple[str, list[Turn]]:
-    intro = env.reset(index)
+    intro, _ = env.reset(index)
     turns: list[Turn] = []
     last = World.from_transcript(intro, []).progress()
     for _ in range(max_steps):

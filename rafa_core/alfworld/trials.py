@@ -30,7 +30,7 @@ from ..llm.usage import Usage
 from ..memory import Memory
 from ..runner import Batch, JsonlLog, RunDir, Runner, summarize, write_json_atomic
 from ..search.lookahead import LookaheadPlanner
-from .env import AlfWorld, AlfWorldEnv
+from .env import AlfWorld
 from .model import AlfState, AlfWorldModel, Journal, ModelConfig, last_critic_value
 from .prompts import Turn, critic_reflection_prompt, parse_reflection, reflection_prompt
 from .world import original_candidates
@@ -89,25 +89,25 @@ IMPROVEMENTS = ("critic_terminal", "deep_discount", "simulator_prompt", "real_ad
 
 @dataclass
 class EpisodeContext:
-    """The real history of one episode, turned into the planner's root state each step."""
+    """The real history of one episode, turned into the planner's root state each step
+    (from the observation and the step's ``info``: the task kind, the admissible commands)."""
 
-    env: AlfWorldEnv
     real_admissible: bool = False
     intro: str = ""
+    kind: str = ""
     initial: tuple[str, ...] = ()  # the first admissible list without its last two entries
     turns: list[Turn] = field(default_factory=list)
 
-    def state(self, obs: str, memory: Memory) -> AlfState:
-        if not self.intro:
-            self.intro = obs
-            self.initial = tuple(self.env.admissible[:-2])
-        assert self.env.game is not None
+    def state(self, obs: str, info: dict[str, Any], memory: Memory) -> AlfState:
+        if not self.intro:  # the episode's first state: what reset() said
+            self.intro, self.kind = obs, info["task_type"]
+            self.initial = tuple(info["admissible_commands"][:-2])
         if self.real_admissible:
-            admissible = tuple(self.env.admissible)
+            admissible = tuple(info["admissible_commands"])
         else:
             admissible = tuple(original_candidates(self.initial, self.turns))
         return AlfState(
-            kind=self.env.game.kind,
+            kind=self.kind,
             intro=self.intro,
             turns=tuple(self.turns),
             admissible=admissible,
@@ -214,7 +214,7 @@ class TrialLoop:
         journal = Journal()
         env = self.games.make_env()
         s = self.settings
-        context = EpisodeContext(env, real_admissible=s.real_admissible)
+        context = EpisodeContext(real_admissible=s.real_admissible)
         config = s.model_config()
         agent = RAFAAgent(
             planner=self.planner,
@@ -225,11 +225,11 @@ class TrialLoop:
             learn=context.learn,
             max_steps=self.settings.max_steps,
         )
-        try:
-            result = await agent.run_episode(env, game, memory)
-        finally:
-            await journal.close()
-            env.close()
+        with env:  # closes the TextWorld environment
+            try:
+                result = await agent.run_episode(env, game, memory)
+            finally:
+                await journal.close()
         info = self.games.games[game]
         return {
             "trial": trial,

@@ -17,12 +17,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..agent import RAFAAgent
+from ..agent import EpisodeResult, RAFAAgent
 from ..llm.base import BaseLLM
 from ..llm.request_log import labelled, labels
 from ..memory import Memory
-from ..search.base import Plan
-from ..search.mcts import MCTS, MCTSConfig, Node, Trajectory
+from ..search.mcts import MCTS, MCTSConfig, MCTSPlanner, Node, Trajectory
 from .domain import Action, validate_plan
 from .env import BlocksworldEnv
 from .model import BlocksworldModel, Situation
@@ -137,93 +136,53 @@ async def run_rap(instance: Instance, llm: BaseLLM, prompts: PromptSet, settings
 
 
 # -- RAFA ---------------------------------------------------------------------------------------------
-class TreePlanner:
-    """RAFA's planner: one search iteration from where the agent really is, then the step
-    towards the best trajectory; the tree (the learned memory) lives across episodes."""
+def describe_step(tree: MCTS, best: Trajectory[Situation, Action], chosen: Node | None, why: str) -> dict[str, Any]:
+    """What a RAFA step logs about its search: the best trajectory, why the agent moves to
+    ``chosen`` and what that node predicted."""
+    if chosen is None:
+        return {"best": trajectory_json(best), "why": why}
+    predicted = chosen.state if isinstance(chosen.state, Situation) and chosen.evaluated else None
+    expected = predicted.atoms if predicted is not None else None
+    return {
+        "best": trajectory_json(best),
+        "why": why,
+        "expected": render_state(expected) if expected is not None else None,
+        "world_model_said": predicted.raw if predicted is not None else None,
+        "tree": tree.stats(),
+    }
 
-    def __init__(self, tree: MCTS) -> None:
-        self.tree = tree
-        self.current: Node = tree.root
-        self.chosen: Node | None = None
-        self.path: list[Node] = []  # the last iteration's path, re-propagated after the real step
 
-    def start_episode(self) -> None:
-        self.current, self.chosen, self.path = self.tree.root, None, []
-
-    async def plan(self, model: Any, state: Any) -> Plan:
-        self.path = await self.tree.iterate(self.current)
-        best = self.tree.best_trajectory()
-        chosen, why = self.tree.next_node(self.current)
-        if chosen is None:
-            return Plan(actions=[], value=best.mean_reward, tree={"best": trajectory_json(best), "why": "no action"})
-        self.chosen = chosen
-        predicted = chosen.state if isinstance(chosen.state, Situation) and chosen.evaluated else None
-        expected = predicted.atoms if predicted is not None else None
-        log = {
-            "best": trajectory_json(best),
-            "why": why,
-            "expected": render_state(expected) if expected is not None else None,
-            "world_model_said": predicted.raw if predicted is not None else None,
-            "tree": self.tree.stats(),
-        }
-        return Plan(actions=[chosen.action], value=best.mean_reward, tree=log)
-
-    async def observe(self, action: Action, true_state: Situation) -> bool:
-        node = self.chosen
-        if node is None or node.action != action:
-            node = next((c for c in self.current.children or [] if c.action == action), None)
-        if node is None:
-            raise RuntimeError(f"acted {action}, which is not a child of the current node")
-        matched = await self.tree.observe(node, true_state)
-        if self.tree.config.memory_propagate:
-            self.tree.memory_propagate(self.path)
-        self.current, self.chosen = node, None
-        return matched
+def true_situation(obs: Any, info: dict[str, Any], memory: Memory) -> Situation:
+    return info["situation"]
 
 
 async def run_rafa(instance: Instance, llm: BaseLLM, prompts: PromptSet, settings: SearchSettings) -> dict[str, Any]:
     tree = _new_tree(instance, llm, prompts, settings)
-    planner = TreePlanner(tree)
-    env = BlocksworldEnv(instance.problem, settings.max_depth)
+    planner = MCTSPlanner(tree, describe=describe_step)
     mismatches: list[int] = []
 
     async def learn(memory: Memory, action: Any, obs: Any, reward: float, info: dict[str, Any]) -> None:
         if info.get("illegal"):
             return
-        if not await planner.observe(action, env.situation):
+        if not await planner.observe(action, info["situation"]):
             mismatches[-1] += 1
-        memory.add_feedback(obs, reward, info)
+        memory.add_feedback(obs, reward, _loggable(info))
 
-    agent = RAFAAgent(planner=planner, make_model=lambda memory: tree.model, learn=learn,
-                      max_steps=settings.max_depth)
-    episodes, total_steps, solved_at, total_correct = [], 0, None, []
-    for number in range(1, settings.rollouts + 1):
-        planner.start_episode()
-        mismatches.append(0)
-        with labels(attempt=number):
-            result = await agent.run_episode(env, instance.index, Memory())
-        total_steps += result.env_steps
-        total_correct.append(int(result.success))
+    async def learn_episode(memory: Memory, result: EpisodeResult) -> None:
         if not result.success and settings.mark_failed:
             tree.mark_failed(planner.current)  # that plan is spent: the next episode tries another
-        episodes.append({
-            "episode": number,
-            "success": result.success,
-            "env_steps": result.env_steps,
-            "actions": [_action_text(s.action) for s in result.trace if s.action is not None],
-            "final_state": env.observation()["state"],
-            "wrong_predictions": mismatches[-1],
-            "steps": [
-                {"step": s.step, "action": _action_text(s.action), "plan_value": s.plan_value,
-                 **(s.tree or {}), "observed": s.observation["state"], "info": s.info}
-                for s in result.trace
-            ],
-        })
-        if result.success and solved_at is None:
-            solved_at = total_steps
-        if result.success and settings.stop_when_solved:
-            break
+
+    agent = RAFAAgent(planner=planner, make_model=lambda memory: tree.model, state_of=true_situation, learn=learn,
+                      learn_episode=learn_episode, max_steps=settings.max_depth)
+    with BlocksworldEnv(instance.problem, settings.max_depth) as env:
+        episodes = await _rafa_episodes(instance, settings, agent, env, mismatches)
     success = bool(episodes and episodes[-1]["success"])
+    solved_at, total_steps = None, 0
+    for episode in episodes:
+        total_steps += episode["env_steps"]
+        if episode["success"] and solved_at is None:
+            solved_at = total_steps
+    total_correct = [int(e["success"]) for e in episodes]
     return {
         "success": success,
         "env_steps": total_steps,
@@ -237,3 +196,34 @@ async def run_rafa(instance: Instance, llm: BaseLLM, prompts: PromptSet, setting
         "invalid_predictions": _invalid_predictions(tree),
         "tree": tree.stats(),
     }
+
+
+async def _rafa_episodes(instance: Instance, settings: SearchSettings, agent: RAFAAgent, env: BlocksworldEnv,
+                         mismatches: list[int]) -> list[dict[str, Any]]:
+    """Up to ``rollouts`` episodes, each from the start, with the tree they share."""
+    episodes: list[dict[str, Any]] = []
+    for number in range(1, settings.rollouts + 1):
+        mismatches.append(0)
+        with labels(attempt=number):
+            result = await agent.run_episode(env, instance.index)
+        episodes.append({
+            "episode": number,
+            "success": result.success,
+            "env_steps": result.env_steps,
+            "actions": [_action_text(s.action) for s in result.trace if s.action is not None],
+            "final_state": result.trace[-1].observation["state"] if result.trace else render_state(instance.problem.init),
+            "wrong_predictions": mismatches[-1],
+            "steps": [
+                {"step": s.step, "action": _action_text(s.action), "plan_value": s.plan_value,
+                 **(s.tree or {}), "observed": s.observation["state"], "info": _loggable(s.info)}
+                for s in result.trace
+            ],
+        })
+        if result.success and settings.stop_when_solved:
+            break
+    return episodes
+
+
+def _loggable(info: dict[str, Any]) -> dict[str, Any]:
+    """The step's info without the true state (an object learning reads, not a log entry)."""
+    return {k: v for k, v in info.items() if k != "situation"}

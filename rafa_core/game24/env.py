@@ -14,6 +14,8 @@ from functools import lru_cache
 from itertools import combinations
 from typing import Any, Iterator
 
+from ..environment import Closing
+
 TARGET = Fraction(24)
 MAX_LINE_CHARS = 200  # longer lines are rejected before any parsing
 MAX_NUMBER_CHARS = 12  # a literal longer than this is not a Game-of-24 number
@@ -328,7 +330,7 @@ def judge_step(line: str, remaining: list[Fraction]) -> tuple[Verdict, list[Frac
 
 # -- the environment ---------------------------------------------------------------------------
 @dataclass
-class Game24Env:
+class Game24Env(Closing):
     """One puzzle at a time. ``step`` takes a multi-line plan and judges it line by line.
 
     With ``feedback`` the correct step lines are committed (the next plan continues from
@@ -346,14 +348,14 @@ class Game24Env:
     steps_taken: int = 0
     solved: bool = False
 
-    def reset(self, index: int) -> dict[str, Any]:
+    def reset(self, index: int) -> tuple[dict[str, Any], dict[str, Any]]:
         self.index = index
         self.puzzle = tuple(parse_numbers(self.puzzles[index]))
         self.history = []
         self.remaining = list(self.puzzle)
         self.steps_taken = 0
         self.solved = False
-        return self.observation("")
+        return self.observation(""), {}
 
     def observation(self, text: str) -> dict[str, Any]:
         return {"puzzle": self.puzzles[self.index], "history": list(self.history), "feedback": text}

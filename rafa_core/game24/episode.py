@@ -42,33 +42,18 @@ class Game24Config:
         return self.max_step if self.settings.improved.exact_max_step else self.max_step + 1
 
 
-def state_of(obs: dict[str, Any], memory: Memory) -> Game24State:
+def state_of(obs: dict[str, Any], info: dict[str, Any], memory: Memory) -> Game24State:
     return Game24State(puzzle=obs["puzzle"], committed=tuple(obs.get("history", ())))
 
 
 def plan_text(plan: Plan) -> str:
-    """Act for now: the plan's lines go to the environment, which keeps what is right."""
+    """Act for now: the plan's lines go to the environment, which keeps what is right.
+    A plan with no line is still submitted (as an empty text): a failed step the
+    environment judges and counts, after which the agent tries again."""
     return "\n".join(str(a) for a in plan.actions)
 
 
-@dataclass
-class AlwaysSubmit:
-    """A plan with no line is still submitted (as an empty plan): a failed step the
-    environment judges and counts, after which the agent tries again; the loop would
-    otherwise end the episode on an empty plan."""
-
-    planner: Any
-
-    async def plan(self, model: Any, state: Any) -> Plan:
-        plan = await self.planner.plan(model, state)
-        return plan if plan.actions else Plan(actions=[""], value=plan.value, tree=plan.tree)
-
-
-def make_planner(config: Game24Config, index: int) -> AlwaysSubmit:
-    return AlwaysSubmit(_search_or_not(config, index))
-
-
-def _search_or_not(config: Game24Config, index: int):
+def make_planner(config: Game24Config, index: int) -> ToTPlanner | OneShotPlanner:
     if config.planning == "tot":
         return ToTPlanner(
             breadth=config.n_select_sample,
@@ -101,7 +86,8 @@ async def play(index: int, puzzles: list[str], llm: BaseLLM, config: Game24Confi
         max_steps=config.episode_steps,
     )
     memory = Memory()
-    result = await agent.run_episode(env, index, memory)
+    with env:
+        result = await agent.run_episode(env, index, memory)
     return {
         "puzzle": puzzles[index],
         **result.to_json(),

@@ -1,5 +1,8 @@
-"""Generic planners over a task model (see docs/architecture.md, "Planners and the agent")."""
+"""Generic planners over a task model (see docs/architecture.md, "Planners and the agent").
 
-from .base import Plan, TaskModel
+Every planner has ``async plan(model, state) -> Plan``; a model's optional capabilities are
+the protocols below, which planners check with ``isinstance``."""
 
-__all__ = ["Plan", "TaskModel"]
+from .base import JointEvaluator, Plan, Prefetcher, PriorModel, TaskModel
+
+__all__ = ["JointEvaluator", "Plan", "Prefetcher", "PriorModel", "TaskModel"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Generic, Protocol, Sequence, TypeVar
+from typing import Any, Generic, Protocol, Sequence, TypeVar, runtime_checkable
 
 State = TypeVar("State")
 Action = TypeVar("Action")
@@ -25,6 +25,30 @@ class TaskModel(Protocol[State, Action]):
         ...
 
     def is_terminal(self, state: State) -> bool: ...
+
+
+# Optional capabilities a task model may add; planners check them with ``isinstance``.
+@runtime_checkable
+class JointEvaluator(Protocol[State]):
+    """A critic that values a whole frontier at once (e.g. one vote among the candidates)."""
+
+    async def evaluate_all(self, states: Sequence[State]) -> list[float] | None:
+        """One value per state, or None to fall back to ``evaluate`` state by state."""
+        ...
+
+
+@runtime_checkable
+class Prefetcher(Protocol[State]):
+    """A model that can start the requests a later plan will make from ``state`` now."""
+
+    def prefetch(self, state: State) -> None: ...
+
+
+@runtime_checkable
+class PriorModel(Protocol[State, Action]):
+    """A task model that also scores its proposals (a probability per action)."""
+
+    async def priors(self, state: State, actions: Sequence[Action]) -> list[float]: ...
 
 
 @dataclass

@@ -33,7 +33,7 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from .base import Plan, TaskModel
+from .base import Plan, Prefetcher, TaskModel
 
 # Event-loop turns an HTTP client needs to put new requests on the wire (httpx: pool, connect,
 # write); the environment's step that follows holds the loop.
@@ -134,12 +134,11 @@ class LookaheadPlanner:
 
     @staticmethod
     def _prefetch(model: TaskModel, nodes: list[Node]) -> bool:
-        """Pass ``nodes`` to the model's optional ``prefetch`` hook; whether there was one."""
-        hook = getattr(model, "prefetch", None)
-        if hook is None or not nodes:
+        """Pass ``nodes`` to the model's optional ``prefetch`` (a :class:`Prefetcher`); whether it has one."""
+        if not isinstance(model, Prefetcher) or not nodes:
             return False
         for node in nodes:
-            hook(node.state)
+            model.prefetch(node.state)
         return True
 
     @staticmethod

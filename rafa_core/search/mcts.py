@@ -23,7 +23,8 @@ subtrees*: a subtree whose every path already ends in an evaluated terminal node
 call no model and learn nothing (the world model is greedy and every node keeps its
 prediction), so selection passes over it while its siblings still have something to explore.
 
-RAFA additionally runs iterations from a node below the root (the agent's real position),
+:class:`MCTSPlanner` is the planner RAFA plugs in (``plan(model, state)``, ``observe``): it
+runs iterations from a node below the root (the agent's real position),
 overwrites a node's predicted state with the observed one (:meth:`MCTS.observe`), re-adds
 the last iteration's path means once the real transition is known
 (:meth:`MCTS.memory_propagate`, as the original did), and falls back to the best child
@@ -37,19 +38,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Generic, Protocol, Sequence, TypeVar, runtime_checkable
+from typing import Any, Callable, Generic, Sequence, TypeVar
 
-from .base import Plan, TaskModel
+from .base import Plan, PriorModel, TaskModel
 
 S = TypeVar("S")
 A = TypeVar("A")
-
-
-@runtime_checkable
-class PriorModel(Protocol[S, A]):
-    """A task model that also scores its proposals (a probability per action)."""
-
-    async def priors(self, state: S, actions: Sequence[A]) -> list[float]: ...
 
 
 @dataclass
@@ -106,9 +100,6 @@ class Node(Generic[S, A]):
             node = node.parent
         return path[::-1]
 
-    def actions_from_root(self) -> list[A]:
-        return [n.action for n in self.path_from_root()[1:]]  # type: ignore[misc]
-
 
 @dataclass
 class Trajectory(Generic[S, A]):
@@ -120,9 +111,6 @@ class Trajectory(Generic[S, A]):
     @property
     def actions(self) -> list[A]:
         return [n.action for n in self.nodes[1:]]  # type: ignore[misc]
-
-    def passes_through(self, node: Node[S, A]) -> bool:
-        return any(n is node for n in self.nodes)
 
     def after(self, node: Node[S, A]) -> Node[S, A] | None:
         """The node that follows ``node`` on this trajectory (None if none)."""
@@ -316,10 +304,6 @@ class MCTS(Generic[S, A]):
         """The agent really ended an episode at ``node`` without success."""
         node.failed = True
 
-    def to_plan(self, trajectory: Trajectory[S, A] | None = None) -> Plan:
-        trajectory = trajectory or self.best_trajectory()
-        return Plan(actions=trajectory.actions, value=trajectory.mean_reward, tree=self.stats())
-
     def stats(self) -> dict[str, Any]:
         nodes = expanded = 0
         stack = [self.root]
@@ -330,3 +314,62 @@ class MCTS(Generic[S, A]):
                 expanded += 1
                 stack.extend(node.children)
         return {"iterations": self.iterations, "nodes": nodes, "expanded": expanded, "root_visits": self.root.visits}
+
+
+Describe = Callable[["MCTS[S, A]", Trajectory[S, A], "Node[S, A] | None", str], dict[str, Any]]
+
+
+def describe_stats(tree: "MCTS[S, A]", best: Trajectory[S, A], chosen: "Node[S, A] | None", why: str) -> dict[str, Any]:
+    return {"why": why, "tree": tree.stats()}
+
+
+class MCTSPlanner(Generic[S, A]):
+    """RAFA's planner over one search tree kept across episodes (the learned memory):
+    one iteration from where the agent really is, then the step towards the best trajectory.
+
+    ``plan(model, state)``: ``state`` is the agent's real state, the root's at the start of
+    an episode, else the state :meth:`observe` was told; ``observe(action, true_state)``
+    overwrites the chosen child's prediction with the real state (RAFA's feedback).
+    ``describe`` writes what a plan logs about the search (its ``tree``).
+    """
+
+    def __init__(self, tree: MCTS[S, A], describe: Describe = describe_stats) -> None:
+        self.tree = tree
+        self.describe = describe
+        self.current: Node[S, A] = tree.root
+        self.chosen: Node[S, A] | None = None
+        self.path: list[Node[S, A]] = []  # the last iteration's path, re-propagated after the real step
+
+    async def plan(self, model: TaskModel, state: S) -> Plan:
+        self.tree.model = model
+        self.current = self.locate(state)
+        self.path = await self.tree.iterate(self.current)
+        best = self.tree.best_trajectory()
+        chosen, why = self.tree.next_node(self.current)
+        if chosen is None:
+            return Plan(actions=[], value=best.mean_reward, tree=self.describe(self.tree, best, None, "no action"))
+        self.chosen = chosen
+        return Plan(actions=[chosen.action], value=best.mean_reward, tree=self.describe(self.tree, best, chosen, why))
+
+    def locate(self, state: S) -> Node[S, A]:
+        """The node of the agent's real state: the root (a new episode) or where it moved."""
+        if state == self.tree.root.state:
+            self.chosen = None
+            return self.tree.root
+        if state == self.current.state:
+            return self.current
+        raise ValueError("the state is neither the root's nor the one last observed")
+
+    async def observe(self, action: A, true_state: S) -> bool:
+        """The agent took ``action`` and the environment showed ``true_state``; whether the
+        tree had predicted it."""
+        node = self.chosen
+        if node is None or node.action != action:
+            node = next((c for c in self.current.children or [] if c.action == action), None)
+        if node is None:
+            raise RuntimeError(f"acted {action}, which is not a child of the current node")
+        matched = await self.tree.observe(node, true_state)
+        if self.tree.config.memory_propagate:
+            self.tree.memory_propagate(self.path)
+        self.current, self.chosen = node, None
+        return matched

@@ -14,7 +14,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Sequence, TypeVar
 
-from .base import Plan, TaskModel
+from .base import JointEvaluator, Plan, TaskModel
 
 T = TypeVar("T")
 
@@ -75,9 +75,8 @@ class ToTPlanner:
         return list(children.values())
 
     async def _evaluate(self, model: TaskModel, nodes: list[Node]) -> list[float]:
-        joint = getattr(model, "evaluate_all", None)
-        if joint is not None:
-            values = await joint([n.state for n in nodes])
+        if isinstance(model, JointEvaluator):
+            values = await model.evaluate_all([n.state for n in nodes])
             if values is not None:
                 return [float(v) for v in values]
         return [float(v) for v in await self._all([model.evaluate(n.state) for n in nodes])]

@@ -16,6 +16,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Literal, Optional
 
+from ..environment import Closing
+
 Role = Literal["X", "O"]
 # The eight winning lines, with the names the winner model reasons over line by line.
 LINES: tuple[tuple[str, tuple[int, int, int]], ...] = (
@@ -96,9 +98,6 @@ class Board:
 
     def is_full(self) -> bool:
         return all(self.cells)
-
-    def is_tie(self) -> bool:
-        return self.is_full() and self.winner() is None
 
     def is_over(self) -> bool:
         return self.winner() is not None or self.is_full()
@@ -212,25 +211,26 @@ def replay(moves: Iterable[tuple[str, int] | list[Any]]) -> str:
     return result
 
 
-class TicTacToeEnv:
-    """Ground truth: ``reset() -> board``, ``step(position) -> (board, reward, done, info)``.
+class TicTacToeEnv(Closing):
+    """Ground truth: ``reset() -> (board, info)``, ``step(position) -> (board, reward, done, info)``.
 
     The reward is for the player who just moved (+1 win, 0 otherwise); an illegal move
-    raises :class:`IllegalMove` (players validate their moves before acting).
+    raises :class:`IllegalMove` (players validate their moves before acting).  ``info``
+    says who moved, from which board, and the result (what the players learn from).
     """
 
     def __init__(self) -> None:
         self.board = Board()
 
-    def reset(self, index: Any = None, start: Board | None = None) -> Board:
+    def reset(self, index: Any = None, start: Board | None = None) -> tuple[Board, dict[str, Any]]:
         self.board = start if start is not None else Board()
-        return self.board
+        return self.board, {}
 
     def step(self, position: int) -> tuple[Board, float, bool, dict[str, Any]]:
         if self.board.is_over():
             raise IllegalMove("the game is over")
-        mover = self.board.to_move()
+        before, mover = self.board, self.board.to_move()
         self.board = self.board.play(position, mover)
         result = self.board.result()
         reward = 1.0 if result == mover else 0.0
-        return self.board, reward, result is not None, {"mover": mover, "result": result}
+        return self.board, reward, result is not None, {"mover": mover, "before": before, "result": result}

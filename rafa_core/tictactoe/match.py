@@ -20,6 +20,7 @@ class GameRecord:
     result: str  # "X", "O" or "Tie"
     transcript: list[dict[str, Any]] = field(default_factory=list)
     reflections: dict[str, Any] = field(default_factory=dict)
+    final: Board | None = None  # the last board (what a player reflects on; not logged)
 
     @property
     def o_score(self) -> float:
@@ -50,45 +51,48 @@ async def play_game(
 ) -> GameRecord:
     """X and O alternate until the board is won or full (from ``start``, default empty).
 
-    With ``learn``, every player sees every real transition (to correct its models) and
-    reflects once the game is over. ``moves`` lists only the moves played here.
+    Each player is an agent (:class:`~rafa_core.tictactoe.players.Player`): it acts on its
+    turn; with ``learn``, every player observes every real transition (to correct its
+    models) and ends the episode with the game's record (it reflects).  ``moves`` lists
+    only the moves played here.
     """
-    env = TicTacToeEnv()
-    board: Board = env.reset(start=start)
-    moves: list[tuple[Role, int]] = []
-    transcript: list[dict[str, Any]] = []
-    done = board.is_over()
-    while not done:
-        role = board.to_move()
-        # The request log tells which move each call served; a base player's move is a proposal.
-        with labels(step=len(moves) + 1, role=PROPOSER):
-            decision = await players[role].choose(board, session)
-        before = board
-        board, _, done, _ = env.step(decision.position)
-        moves.append((role, decision.position))
-        entry: dict[str, Any] = {
-            "turn": len(moves),
-            "role": role,
-            "position": decision.position,
-            "board": board.render(),
-            "fallback": decision.fallback,
-            "decision": decision.log,
-        }
-        if learn:
-            with labels(step=len(moves)):
-                learned = await asyncio.gather(
-                    *(p.observe(before, role, decision.position, board) for p in players.values())
-                )
-            entry["learning"] = {r: obs for r, obs in zip(players, learned) if obs is not None}
-        transcript.append(entry)
-        if on_move is not None:
-            on_move(entry)
-    result = board.result() or "Tie"
-    record = GameRecord(moves=moves, result=result, transcript=transcript)
+    with TicTacToeEnv() as env:
+        board, info = env.reset(start=start)
+        moves: list[tuple[Role, int]] = []
+        transcript: list[dict[str, Any]] = []
+        done = board.is_over()
+        while not done:
+            role = board.to_move()
+            player = players[role]
+            # The request log tells which move each call served; a base player's move is a proposal.
+            with labels(step=len(moves) + 1, role=PROPOSER):
+                position = await player.act(board, {**info, "session": session})
+            decision = player.decision
+            assert decision is not None and decision.position == position
+            board, reward, done, info = env.step(position)
+            moves.append((role, position))
+            entry: dict[str, Any] = {
+                "turn": len(moves),
+                "role": role,
+                "position": position,
+                "board": board.render(),
+                "fallback": decision.fallback,
+                "decision": decision.log,
+            }
+            if learn:
+                with labels(step=len(moves)):
+                    learned = await asyncio.gather(
+                        *(p.observe(position, board, reward, done, info) for p in players.values())
+                    )
+                entry["learning"] = {r: obs for r, obs in zip(players, learned) if obs is not None}
+            transcript.append(entry)
+            if on_move is not None:
+                on_move(entry)
+    record = GameRecord(moves=moves, result=board.result() or "Tie", transcript=transcript, final=board)
     if learn:
         for role, player in players.items():
             with labels(role=REFLECTION):
-                reflection = await player.end_game(moves, board, result)
+                reflection = await player.end_episode(record)
             if reflection is not None:
                 record.reflections[role] = reflection
     return record

@@ -21,11 +21,13 @@ import random
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Protocol, Sequence
 
+from ..agent import Agent, RAFAAgent
 from ..llm.base import BaseLLM, Messages
 from ..llm.request_log import labelled
 from ..llm.context import fit_examples
 from ..llm.memo import Memo
 from ..memory import Memory
+from ..search.base import Plan
 from ..search.game import DRAW, LOSS, WIN, GameSearch, StateCache
 from . import prompts as P
 from .game import Board, Role, other, parse_board
@@ -61,18 +63,15 @@ class MoveDecision:
     log: dict[str, Any] = field(default_factory=dict)
 
 
-class Player(Protocol):
+class Player(Agent[Board, int], Protocol):
+    """An agent the game drives (:func:`rafa_core.tictactoe.match.play_game`):
+    ``act(board, info)`` with ``info["session"]`` the game's name, ``observe`` every real
+    transition (training games; ``info`` says who moved from which board), ``end_episode``
+    with the :class:`~rafa_core.tictactoe.match.GameRecord` (training games).  ``decision``
+    is the last move's decision, for the game's transcript."""
+
     role: Role
-
-    async def choose(self, board: Board, session: str) -> MoveDecision: ...
-
-    async def observe(self, before: Board, mover: Role, move: int, after: Board) -> dict[str, Any] | None:
-        """Learn from a real transition (training games only)."""
-        ...
-
-    async def end_game(self, moves: Sequence[tuple[Role, int]], final: Board, result: str) -> dict[str, Any] | None:
-        """Reflect on a finished training game."""
-        ...
+    decision: MoveDecision | None
 
     def state_json(self) -> dict[str, Any]: ...
 
@@ -133,8 +132,21 @@ class BasePlayer:
     max_retries: int = MAX_RETRIES
     seed: int = 0
 
+    decision: MoveDecision | None = field(default=None, init=False)
+
     async def ask(self, messages: Messages, max_tokens: int) -> str:
         return await ask(self.llm, messages, self.temperature, max_tokens)
+
+    # -- the agent protocol: it learns nothing ----------------------------------------------------
+    async def act(self, board: Board, info: dict[str, Any]) -> int:
+        self.decision = await self.choose(board, info["session"])
+        return self.decision.position
+
+    async def observe(self, move: int, after: Board, reward: float, done: bool, info: dict[str, Any]) -> None:
+        return None
+
+    async def end_episode(self, record: Any) -> None:
+        return None
 
     async def choose(self, board: Board, session: str) -> MoveDecision:
         legal, attempts = await ask_for_positions(
@@ -144,12 +156,6 @@ class BasePlayer:
             return MoveDecision(legal[0], log={"attempts": attempts})
         position = fallback_rng(self.seed, session, board).choice(board.empty_positions())
         return MoveDecision(position, fallback=True, log={"attempts": attempts, "fallback": position})
-
-    async def observe(self, before: Board, mover: Role, move: int, after: Board) -> dict[str, Any] | None:
-        return None
-
-    async def end_game(self, moves: Sequence[tuple[Role, int]], final: Board, result: str) -> dict[str, Any] | None:
-        return None
 
     def state_json(self) -> dict[str, Any]:
         return {"kind": "base", "role": self.role, "model": self.llm.name}
@@ -352,21 +358,55 @@ class RAFAPlayer:
             self.options, root, self.max_retries,
         ))
 
-    async def choose(self, board: Board, session: str) -> MoveDecision:
-        model = self.model(session, root=board)
+    def __post_init__(self) -> None:
         # The original took max over (value, cell): among equal values the highest cell.
         prefer = None if self.options.prefer_first else _cell_number
-        search = GameSearch[Board, int](
-            max_depth=self.max_depth, cache=self.learned.cache, label=Board.key, prefer=prefer
-        )
-        plan = await search.plan(model, board)
-        log = {"search": plan.tree, "value": plan.value, "model_log": model.log}
-        if plan.actions and board.is_legal(plan.next()):
-            return MoveDecision(plan.next(), log=log)
-        position = fallback_rng(self.seed, session, board).choice(board.empty_positions())
-        return MoveDecision(position, fallback=True, log={**log, "fallback": position})
+        search = GameSearch[Board, int](max_depth=self.max_depth, cache=self.learned.cache, label=Board.key,
+                                        prefer=prefer)
+        self.agent = RAFAAgent(planner=search, make_model=self._model_for, to_action=self._move_or_fallback,
+                               learn=self._learn, learn_episode=self._reflect, memory=self.learned.memory)
+        self.decision: MoveDecision | None = None
+        self._board, self._session = Board(), ""
+        self._model: TicTacToeModel | None = None
 
-    async def observe(self, before: Board, mover: Role, move: int, after: Board) -> dict[str, Any] | None:
+    # -- the agent protocol: an RAFAAgent whose hooks are this player's --------------------------
+    async def act(self, board: Board, info: dict[str, Any]) -> int:
+        self._board, self._session = board, info["session"]
+        return await self.agent.act(board, info)
+
+    async def observe(self, move: int, after: Board, reward: float, done: bool, info: dict[str, Any]) -> dict[str, Any] | None:
+        return await self.agent.observe(move, after, reward, done, info)
+
+    async def end_episode(self, record: Any) -> dict[str, Any] | None:
+        return await self.agent.end_episode(record)
+
+    async def choose(self, board: Board, session: str) -> MoveDecision:
+        await self.act(board, {"session": session})
+        assert self.decision is not None
+        return self.decision
+
+    def _model_for(self, memory: Memory) -> TicTacToeModel:
+        self._model = self.model(self._session, root=self._board)
+        return self._model
+
+    def _move_or_fallback(self, plan: Plan) -> int:
+        """The plan's first move, or (no legal one) a random empty cell, seeded per game and board."""
+        board, session = self._board, self._session
+        log = {"search": plan.tree, "value": plan.value, "model_log": self._model.log if self._model else []}
+        if plan.actions and board.is_legal(plan.next()):
+            self.decision = MoveDecision(plan.next(), log=log)
+        else:
+            position = fallback_rng(self.seed, session, board).choice(board.empty_positions())
+            self.decision = MoveDecision(position, fallback=True, log={**log, "fallback": position})
+        return self.decision.position
+
+    async def _learn(self, memory: Memory, move: int, after: Board, reward: float, info: dict[str, Any]) -> dict[str, Any]:
+        return await self.learn_transition(info["before"], info["mover"], move, after)
+
+    async def _reflect(self, memory: Memory, record: Any) -> dict[str, Any] | None:
+        return await self.end_game(record.moves, record.final, record.result)
+
+    async def learn_transition(self, before: Board, mover: Role, move: int, after: Board) -> dict[str, Any]:
         """Compare each model's prediction with what happened; keep the true example on a miss."""
         model = self.model(session=None)
         theirs = mover != self.role
