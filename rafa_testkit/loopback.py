@@ -308,8 +308,8 @@ class LoopbackServer:
         counter = self._counters.get(model)
         if counter is None:
             counter = copy.copy(counter_for_model(model))
-            counter.text = functools.lru_cache(maxsize=COUNTS_REMEMBERED)(counter.text)  # prompt() counts through it
-            self._counters[model] = counter
+            counter.text = _count_in_parts(functools.lru_cache(maxsize=COUNTS_REMEMBERED)(counter.text))
+            self._counters[model] = counter  # prompt() counts through .text
         return counter
 
     def check_model(self, body: dict[str, Any]) -> str:
@@ -521,6 +521,30 @@ def _serve_in_child(pipe: Any, rule: Rule, server_kwargs: dict[str, Any]) -> Non
                 pipe.send({**server.stats.snapshot(), "cpu_s": time.process_time()})  # the server's CPU so far
             else:
                 return
+
+
+def _count_in_parts(count: Any) -> Any:
+    """``count`` (remembered) applied to a text cut at its last paragraph break: prompts that
+    share their few-shot examples and differ in the question at the end count the examples once."""
+    @functools.lru_cache(maxsize=COUNTS_REMEMBERED)
+    def count_text(text: str) -> int:
+        cut = _last_paragraph(text)
+        return count(text) if cut is None else count(text[:cut]) + count(text[cut:])
+
+    return count_text
+
+
+def _last_paragraph(text: str) -> int | None:
+    """Where the text's last paragraph starts with a capital after a blank line that follows a
+    non-space: there a piece of tiktoken's pre-tokenizer ends in both encodings, whatever the
+    rest, so the text's count is the sum of the two sides' counts."""
+    at = text.rfind("\n\n")
+    while at > 0:
+        start = at + 2
+        if start < len(text) and "A" <= text[start] <= "Z" and not text[at - 1].isspace():
+            return start
+        at = text.rfind("\n\n", 0, at + 1)
+    return None
 
 
 def _run_to_end(make: Any) -> Any:
