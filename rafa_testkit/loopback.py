@@ -3,7 +3,10 @@
 The server answers from a ScriptedLLM-style rule ``rule(prompt_text, ScriptedRequest)``,
 through the very same code as :class:`~rafa_core.llm.scripted.ScriptedLLM`, so a
 ``ScriptedLLM(rule, seed=s)`` and ``LoopbackServer(rule, seed=s)`` give the same answers to
-the same request.  It runs in a background thread on 127.0.0.1 at a free port::
+the same request.  One asyncio event loop in a background thread answers every connection on
+127.0.0.1 at a free port (keep-alive HTTP/1.1; latency and hangs are timers, so a slow server
+costs no threads), and token counts are remembered per text: the server's CPU per request
+stays well below a client's::
 
     with LoopbackServer(rule, faults=FaultPlan(rate=0.2)) as server:
         llm = OpenAILLM("loopback", base_url=server.base_url, ...)
