@@ -678,35 +678,29 @@ class _Connection(asyncio.Protocol):
         if fault == "hang":  # then answer normally (the client has usually given up by then)
             app.stats.count("hang")
             delay += app.faults.hang_s if app.faults else 5.0
+        loop = asyncio.get_running_loop()
+        due = loop.time() + delay
+        # The answer is worked out now and sent when the latency has passed since the request
+        # came: the latency is the request's whole time, not the latency plus the simulator's CPU.
+        reply = self.reply_to(path, headers, raw, fault)
         if delay > 0:
-            self.timer = asyncio.get_running_loop().call_later(delay, self.answer_post, path, headers, raw, fault)
+            self.timer = loop.call_at(due, self.deliver, reply)
         else:
-            self.answer_post(path, headers, raw, fault)
+            self.deliver(reply)
 
-    def answer_post(self, path: str, headers: dict[str, str], raw: bytes, fault: str | None) -> None:
-        self.timer = None
+    def reply_to(self, path: str, headers: dict[str, str], raw: bytes, fault: str | None) -> tuple:
+        """(outcome counted when sent, status, body, extra headers); outcome "reset": no answer."""
         app = self.app
         if fault == "reset":
-            app.stats.count("reset")
-            self.reset()
-            return
+            return ("reset", 0, b"", None)
         if fault == "429":
-            app.stats.count("429")
             retry_after = app.faults.retry_after_s if app.faults else 0.05
-            self.send_json(
-                429,
-                _error_body("Rate limit reached (injected)", "rate_limit_exceeded"),
-                {"Retry-After": f"{retry_after:g}", "retry-after-ms": str(int(retry_after * 1000))},
-            )
-            return
+            return ("429", 429, _json(_error_body("Rate limit reached (injected)", "rate_limit_exceeded")),
+                    {"Retry-After": f"{retry_after:g}", "retry-after-ms": str(int(retry_after * 1000))})
         if fault == "500":
-            app.stats.count("500")
-            self.send_json(500, _error_body("The server had an error (injected)", "server_error"))
-            return
+            return ("500", 500, _json(_error_body("The server had an error (injected)", "server_error")), None)
         if app.api_key is not None and headers.get("authorization") != f"Bearer {app.api_key}":
-            app.stats.count("error")
-            self.send_json(401, _error_body("Incorrect API key provided", "invalid_api_key"))
-            return
+            return ("error", 401, _json(_error_body("Incorrect API key provided", "invalid_api_key")), None)
         try:
             body = json.loads(raw or b"{}")
             if not isinstance(body, dict):
@@ -721,29 +715,29 @@ class _Connection(asyncio.Protocol):
             else:
                 raise _HTTPError(404, f"no route {path}", "not_found")
         except _HTTPError as exc:
-            app.stats.count("error")
-            self.send_json(exc.status, _error_body(exc.message, exc.code, exc.param))
-            return
+            return ("error", exc.status, _json(_error_body(exc.message, exc.code, exc.param)), None)
         except ValueError as exc:
-            app.stats.count("error")
-            self.send_json(400, _error_body(f"bad request: {exc}", "invalid_request_error"))
-            return
+            return ("error", 400, _json(_error_body(f"bad request: {exc}", "invalid_request_error")), None)
         except Exception as exc:  # a rule that crashes is a server error, not a dead server
-            app.stats.count("error")
-            self.send_json(500, _error_body(f"rule failed: {type(exc).__name__}: {exc}", "server_error"))
-            return
+            return ("error", 500, _json(_error_body(f"rule failed: {type(exc).__name__}: {exc}", "server_error")), None)
+        data = _json(answer)
         if fault == "truncated":
-            app.stats.count("truncated")
-            data = json.dumps(answer).encode("utf-8")
-            self.send_bytes(200, data[: max(1, len(data) // 2)])
-            return
-        if fault is None:
-            app.stats.count("ok")
-        self.send_json(200, answer)
+            return ("truncated", 200, data[: max(1, len(data) // 2)], None)
+        return ("ok" if fault is None else None, 200, data, None)
+
+    def deliver(self, reply: tuple) -> None:
+        self.timer = None
+        outcome, status, data, headers = reply
+        if outcome is not None:
+            self.app.stats.count(outcome)
+        if outcome == "reset":
+            self.reset()
+        else:
+            self.send_bytes(status, data, headers)
 
     # -- answers ------------------------------------------------------------------------------
     def send_json(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
-        self.send_bytes(status, json.dumps(payload).encode("utf-8"), headers)
+        self.send_bytes(status, _json(payload), headers)
 
     def send_bytes(self, status: int, data: bytes, headers: dict[str, str] | None = None) -> None:
         """The whole answer in one write; then the next request, if one is waiting."""
@@ -801,6 +795,10 @@ def _reason(status: int) -> str:
         return HTTPStatus(status).phrase
     except ValueError:
         return "Unknown"
+
+
+def _json(payload: dict[str, Any]) -> bytes:
+    return json.dumps(payload).encode("utf-8")
 
 
 def _error_body(message: str, code: str | None, param: str | None = None) -> dict[str, Any]:
