@@ -4,7 +4,10 @@ The server answers from a ScriptedLLM-style rule ``rule(prompt_text, ScriptedReq
 through the very same code as :class:`~rafa_core.llm.scripted.ScriptedLLM`, so a
 ``ScriptedLLM(rule, seed=s)`` and an ``OpenAILLM(seed=s)`` served by ``LoopbackServer(rule,
 seed=s)`` give the same answers to the same request (the server reads which draw a request
-is from its ``seed``, see :func:`rafa_core.llm.draws.sampler_seed`).  It runs in a background thread on 127.0.0.1 at a free port::
+is from its ``seed``, see :func:`rafa_core.llm.draws.sampler_seed`).  One asyncio event loop
+in a background thread answers every connection on 127.0.0.1 at a free port (keep-alive
+HTTP/1.1; latency and hangs are timers, so a slow server costs no threads), and token counts
+are remembered per text: the server's CPU per request stays well below a client's::
 
     with LoopbackServer(rule, faults=FaultPlan(rate=0.2)) as server:
         llm = OpenAILLM("loopback", base_url=server.base_url, ...)
@@ -32,6 +35,9 @@ child process, so that a benchmark's own process spends CPU on the client side o
 
 from __future__ import annotations
 
+import asyncio
+import copy
+import functools
 import hashlib
 import json
 import multiprocessing
@@ -39,18 +45,19 @@ import random
 import re
 import socket
 import struct
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http import HTTPStatus
 from typing import Any
 
 from rafa_core.llm.base import Completion
 from rafa_core.llm.scripted import LoglikRule, Rule, ScriptedLLM
-from rafa_core.llm.tokens import counter_for_model
+from rafa_core.llm.tokens import TokenizerMissing, counter_for_model
 
 FAULT_KINDS = ("429", "500", "reset", "hang", "truncated")
+COUNTS_REMEMBERED = 16384  # token counts of texts, per model
+MAX_HEAD = 64 * 1024  # a request head longer than this is refused
 
 # Scoring tokens: runs of word characters, runs of whitespace, single punctuation marks.
 # Whitespace is its own token so a prefix ending in (or a continuation starting with) a
@@ -182,17 +189,6 @@ class ServerStats:
             }
 
 
-class _HTTPServer(ThreadingHTTPServer):
-    request_queue_size = 256  # the default backlog (5) drops connections under concurrency
-    daemon_threads = True  # a hung handler must not block shutdown
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # A client that hangs up (a cancelled request, a timeout) is normal here, not news.
-        if isinstance(sys.exc_info()[1], ConnectionError):
-            return
-        super().handle_error(request, client_address)
-
-
 class _HTTPError(Exception):
     def __init__(self, status: int, message: str, code: str | None = None, param: str | None = None) -> None:
         super().__init__(message)
@@ -225,7 +221,8 @@ class LoopbackServer:
         models do: a request carrying one gets their 400 (``unsupported_parameter``, or
         ``unsupported_value`` for a temperature other than 1) naming it.  ``quota``: a rate
         limit; requests beyond it get a 429 at once (see :class:`Quota`)."""
-        self.scripted = ScriptedLLM(rule, seed=seed, loglik_rule=loglik_rule)
+        self.scripted = _ServedScripted(rule, seed=seed, loglik_rule=loglik_rule)
+        self.scripted.count_with = self.counter_for
         self.latency_s = latency_s
         self.faults = faults
         self.seed = seed
@@ -237,32 +234,64 @@ class LoopbackServer:
         self.refuses = refuses
         self.quota = _Bucket(quota) if quota is not None else None
         self.stats = ServerStats()
-        self._stopping = threading.Event()
-        self._httpd: ThreadingHTTPServer | None = None
+        self._counters: dict[str, Any] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
+        self._connections: set[_Connection] = set()
         self.base_url = ""
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> "LoopbackServer":
-        handler = type("_BoundHandler", (_Handler,), {"server_app": self})
-        httpd = _HTTPServer(("127.0.0.1", 0), handler)
-        self._httpd = httpd
-        self.base_url = f"http://127.0.0.1:{httpd.server_address[1]}/v1"
-        self._thread = threading.Thread(
-            target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="loopback-llm", daemon=True
-        )
+        """Serve from an event loop in a background thread (one thread, whatever the load)."""
+        self.warm_up()
+        started: list[Any] = []
+        ready = threading.Event()
+        self._thread = threading.Thread(target=self._serve, args=(started, ready), name="loopback-llm", daemon=True)
         self._thread.start()
+        ready.wait()
+        if isinstance(started[0], BaseException):
+            self._thread.join()
+            raise started[0]
+        self.base_url = f"http://127.0.0.1:{started[0]}/v1"
         return self
 
+    def warm_up(self) -> None:
+        """Load the tokenizers now (seconds, once per process), not in the first request,
+        which would hold up the one thread that answers everything."""
+        try:
+            self.counter_for(self.scripted.counts_as).text("")
+            self.counter_for(self.model).text("")
+        except TokenizerMissing:  # then every request fails with a 500 that says so
+            pass
+
+    def _serve(self, started: list[Any], ready: threading.Event) -> None:
+        loop = self._loop = asyncio.new_event_loop()
+        try:
+            listener = loop.run_until_complete(loop.create_server(
+                lambda: _Connection(self), "127.0.0.1", 0, backlog=256))  # the default backlog drops connections
+        except BaseException as exc:  # noqa: BLE001 - handed to start()
+            started.append(exc)
+            ready.set()
+            loop.close()
+            return
+        started.append(listener.sockets[0].getsockname()[1])
+        ready.set()
+        try:
+            loop.run_forever()
+        finally:
+            listener.close()
+            for connection in list(self._connections):
+                connection.abort()
+            loop.run_until_complete(listener.wait_closed())
+            loop.close()
+
     def stop(self) -> None:
-        self._stopping.set()  # wakes hanging handlers
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        if self._thread is None:
+            return
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=5)
+        self._thread = self._loop = None
 
     def __enter__(self) -> "LoopbackServer":
         return self.start()
@@ -276,6 +305,16 @@ class LoopbackServer:
         return self.faults.fault_for(self.seed, request_number) if self.faults else None
 
     # -- answers -----------------------------------------------------------------------------
+    def counter_for(self, model: str) -> Any:
+        """``model``'s token counter, remembering each text's count: the server counts the same
+        prompts (and the rule's answers) again and again, and tiktoken is most of its work."""
+        counter = self._counters.get(model)
+        if counter is None:
+            counter = copy.copy(counter_for_model(model))
+            counter.text = _count_in_parts(functools.lru_cache(maxsize=COUNTS_REMEMBERED)(counter.text))
+            self._counters[model] = counter  # prompt() counts through .text
+        return counter
+
     def check_model(self, body: dict[str, Any]) -> str:
         model = body.get("model")
         if not isinstance(model, str) or not model:
@@ -319,7 +358,7 @@ class LoopbackServer:
         completions = result.completions
         if self.max_choices is not None:
             completions = completions[: self.max_choices]
-        counter = counter_for_model(str(body.get("model")))  # a real server bills its own model's tokens
+        counter = self.counter_for(str(body.get("model")))  # a real server bills its own model's tokens
         prompt_tokens = counter.text(prompt) if isinstance(prompt, str) else counter.prompt(prompt)
         return completions, prompt_tokens, sum(counter.text(c.text) for c in completions)
 
@@ -490,6 +529,30 @@ def _serve_in_child(pipe: Any, rule: Rule, server_kwargs: dict[str, Any]) -> Non
                 return
 
 
+def _count_in_parts(count: Any) -> Any:
+    """``count`` (remembered) applied to a text cut at its last paragraph break: prompts that
+    share their few-shot examples and differ in the question at the end count the examples once."""
+    @functools.lru_cache(maxsize=COUNTS_REMEMBERED)
+    def count_text(text: str) -> int:
+        cut = _last_paragraph(text)
+        return count(text) if cut is None else count(text[:cut]) + count(text[cut:])
+
+    return count_text
+
+
+def _last_paragraph(text: str) -> int | None:
+    """Where the text's last paragraph starts with a capital after a blank line that follows a
+    non-space: there a piece of tiktoken's pre-tokenizer ends in both encodings, whatever the
+    rest, so the text's count is the sum of the two sides' counts."""
+    at = text.rfind("\n\n")
+    while at > 0:
+        start = at + 2
+        if start < len(text) and "A" <= text[start] <= "Z" and not text[at - 1].isspace():
+            return start
+        at = text.rfind("\n\n", 0, at + 1)
+    return None
+
+
 def _envelope(kind: str, model: str, choices: list[dict], prompt_tokens: int, completion_tokens: int) -> dict[str, Any]:
     return {
         "id": f"loopback-{time.monotonic_ns()}",
@@ -518,132 +581,216 @@ def _completion_logprobs(tokens: list[str], lps: list[float], start: int) -> dic
     }
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server_app: LoopbackServer  # set on the per-server subclass
-    protocol_version = "HTTP/1.1"  # keep-alive, as real servers do
-    disable_nagle_algorithm = True  # TCP_NODELAY: headers and body are two writes; no 40 ms delayed-ACK stall
+class _ServedScripted(ScriptedLLM):
+    """The server's ScriptedLLM: it counts tokens with the server's remembering counter."""
 
-    def setup(self) -> None:
-        super().setup()
-        # Headers and body go out in separate writes; without this, Nagle's algorithm and
-        # delayed ACKs add ~40 ms to every keep-alive request.
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    count_with: Any = None  # LoopbackServer.counter_for
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet in tests
-        pass
+    def token_counter(self) -> Any:
+        return self.count_with(self.counts_as)
 
-    # -- GET ---------------------------------------------------------------------------------
-    def do_GET(self) -> None:
-        if self.path.rstrip("/") in ("/v1/models", "/models"):
-            self._send_json(200, self.server_app.models_response())
-        else:
-            self._send_json(404, _error_body(f"no route {self.path}", "not_found"))
 
-    # -- POST --------------------------------------------------------------------------------
-    def do_POST(self) -> None:
-        self.server_app.stats.enter()
+class _Connection(asyncio.Protocol):
+    """One client connection: HTTP/1.1 requests read in turn, keep-alive, answered on the loop.
+
+    A request's head and body are parsed here (Content-Length framing, as OpenAI's clients
+    send); the answer goes out in one write.  Latency and hangs are timers, not threads."""
+
+    def __init__(self, app: LoopbackServer) -> None:
+        self.app = app
+        self.transport: asyncio.Transport | None = None
+        self.buffer = bytearray()
+        self.busy = False  # a request is being answered; later bytes wait in the buffer
+        self.posting = False  # the request being answered counts as in flight
+        self.close_after = False
+        self.timer: asyncio.TimerHandle | None = None
+
+    # -- asyncio.Protocol ---------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.app._connections.add(self)
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        if not self.busy:
+            self.next_request()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.app._connections.discard(self)
+        self.transport = None
+        if self.timer is not None:  # a client that gave up (a timeout) gets no late answer
+            self.timer.cancel()
+        self.finish()
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+
+    # -- requests -----------------------------------------------------------------------------
+    def next_request(self) -> None:
+        """Answer the request in the buffer, if it has all arrived."""
+        end = self.buffer.find(b"\r\n\r\n")
+        if end < 0:
+            if len(self.buffer) > MAX_HEAD:
+                self.close_after, self.busy = True, True
+                self.send_json(431, _error_body("request head too long", "invalid_request_error"))
+            return
         try:
-            self._answer_post()
-        finally:
-            self.server_app.stats.leave()
+            method, path, headers = _parse_request_head(bytes(self.buffer[:end]))
+            length = int(headers.get("content-length") or 0)
+        except ValueError:
+            self.close_after, self.busy = True, True
+            self.send_json(400, _error_body("a malformed request", "invalid_request_error"))
+            return
+        if len(self.buffer) < end + 4 + length:
+            return
+        raw = bytes(self.buffer[end + 4 : end + 4 + length])
+        del self.buffer[: end + 4 + length]
+        self.busy = True
+        self.close_after = headers.get("connection", "").lower() == "close"
+        if method == "POST":
+            self.post(path, headers, raw)
+        elif method == "GET" and path.rstrip("/") in ("/v1/models", "/models"):
+            self.send_json(200, self.app.models_response())
+        else:
+            self.send_json(404, _error_body(f"no route {path}", "not_found"))
 
-    def _answer_post(self) -> None:
-        app = self.server_app
-        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+    def post(self, path: str, headers: dict[str, str], raw: bytes) -> None:
+        app = self.app
+        self.posting = True
+        app.stats.enter()
         wait = app.quota.take() if app.quota is not None else None
         if wait is not None:  # over the quota: a provider answers at once, before any work
             app.stats.reject()
-            self._send_json(429, _error_body("Rate limit reached for requests (quota)", "rate_limit_exceeded"),
-                            {"Retry-After": f"{wait:.3f}", "retry-after-ms": str(max(1, round(wait * 1000)))})
+            self.send_json(429, _error_body("Rate limit reached for requests (quota)", "rate_limit_exceeded"),
+                           {"Retry-After": f"{wait:.3f}", "retry-after-ms": str(max(1, round(wait * 1000)))})
             return
-        number = app.stats.next_request()
-        fault = app.fault_for(number)
-        if app.latency_s > 0:
-            time.sleep(app.latency_s)
-        if fault == "reset":
-            app.stats.count("reset")
-            self._reset_connection()
-            return
-        if fault == "429":
-            app.stats.count("429")
-            retry_after = app.faults.retry_after_s if app.faults else 0.05
-            self._send_json(
-                429,
-                _error_body("Rate limit reached (injected)", "rate_limit_exceeded"),
-                {"Retry-After": f"{retry_after:g}", "retry-after-ms": str(int(retry_after * 1000))},
-            )
-            return
-        if fault == "500":
-            app.stats.count("500")
-            self._send_json(500, _error_body("The server had an error (injected)", "server_error"))
-            return
-        if fault == "hang":
+        fault = app.fault_for(app.stats.next_request())
+        delay = app.latency_s
+        if fault == "hang":  # then answer normally (the client has usually given up by then)
             app.stats.count("hang")
-            app._stopping.wait(app.faults.hang_s if app.faults else 5.0)
-            # then answer normally (the client has usually given up by now)
-        if app.api_key is not None and self.headers.get("Authorization") != f"Bearer {app.api_key}":
-            app.stats.count("error")
-            self._send_json(401, _error_body("Incorrect API key provided", "invalid_api_key"))
-            return
+            delay += app.faults.hang_s if app.faults else 5.0
+        loop = asyncio.get_running_loop()
+        due = loop.time() + delay
+        # The answer is worked out now and sent when the latency has passed since the request
+        # came: the latency is the request's whole time, not the latency plus the simulator's CPU.
+        reply = self.reply_to(path, headers, raw, fault)
+        if delay > 0:
+            self.timer = loop.call_at(due, self.deliver, reply)
+        else:
+            self.deliver(reply)
+
+    def reply_to(self, path: str, headers: dict[str, str], raw: bytes, fault: str | None) -> tuple:
+        """(outcome counted when sent, status, body, extra headers); outcome "reset": no answer."""
+        app = self.app
+        if fault == "reset":
+            return ("reset", 0, b"", None)
+        if fault == "429":
+            retry_after = app.faults.retry_after_s if app.faults else 0.05
+            return ("429", 429, _json(_error_body("Rate limit reached (injected)", "rate_limit_exceeded")),
+                    {"Retry-After": f"{retry_after:g}", "retry-after-ms": str(int(retry_after * 1000))})
+        if fault == "500":
+            return ("500", 500, _json(_error_body("The server had an error (injected)", "server_error")), None)
+        if app.api_key is not None and headers.get("authorization") != f"Bearer {app.api_key}":
+            return ("error", 401, _json(_error_body("Incorrect API key provided", "invalid_api_key")), None)
         try:
             body = json.loads(raw or b"{}")
             if not isinstance(body, dict):
                 raise _HTTPError(400, "the request body must be a JSON object", "invalid_request_error")
             draw = app.draw_of(body)
             app.check_params(body)
-            route = self.path.rstrip("/")
+            route = path.rstrip("/")
             if route in ("/v1/chat/completions", "/chat/completions"):
                 answer = app.chat_response(body, draw)
             elif route in ("/v1/completions", "/completions"):
                 answer = app.completion_response(body, draw)
             else:
-                raise _HTTPError(404, f"no route {self.path}", "not_found")
+                raise _HTTPError(404, f"no route {path}", "not_found")
         except _HTTPError as exc:
-            app.stats.count("error")
-            self._send_json(exc.status, _error_body(exc.message, exc.code, exc.param))
-            return
+            return ("error", exc.status, _json(_error_body(exc.message, exc.code, exc.param)), None)
         except ValueError as exc:
-            app.stats.count("error")
-            self._send_json(400, _error_body(f"bad request: {exc}", "invalid_request_error"))
-            return
+            return ("error", 400, _json(_error_body(f"bad request: {exc}", "invalid_request_error")), None)
         except Exception as exc:  # a rule that crashes is a server error, not a dead server
-            app.stats.count("error")
-            self._send_json(500, _error_body(f"rule failed: {type(exc).__name__}: {exc}", "server_error"))
-            return
+            return ("error", 500, _json(_error_body(f"rule failed: {type(exc).__name__}: {exc}", "server_error")), None)
+        data = _json(answer)
         if fault == "truncated":
-            app.stats.count("truncated")
-            data = json.dumps(answer).encode("utf-8")
-            self._send_bytes(200, data[: max(1, len(data) // 2)])
-            return
-        if fault is None:
-            app.stats.count("ok")
-        self._send_json(200, answer)
+            return ("truncated", 200, data[: max(1, len(data) // 2)], None)
+        return ("ok" if fault is None else None, 200, data, None)
 
-    # -- helpers -----------------------------------------------------------------------------
-    def _send_json(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
-        self._send_bytes(status, json.dumps(payload).encode("utf-8"), headers)
+    def deliver(self, reply: tuple) -> None:
+        self.timer = None
+        outcome, status, data, headers = reply
+        if outcome is not None:
+            self.app.stats.count(outcome)
+        if outcome == "reset":
+            self.reset()
+        else:
+            self.send_bytes(status, data, headers)
 
-    def _send_bytes(self, status: int, data: bytes, headers: dict[str, str] | None = None) -> None:
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            for name, value in (headers or {}).items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(data)
-            self.wfile.flush()
-        except OSError:  # the client gave up (e.g. after a hang); nothing to answer
-            self.close_connection = True
+    # -- answers ------------------------------------------------------------------------------
+    def send_json(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+        self.send_bytes(status, _json(payload), headers)
 
-    def _reset_connection(self) -> None:
+    def send_bytes(self, status: int, data: bytes, headers: dict[str, str] | None = None) -> None:
+        """The whole answer in one write; then the next request, if one is waiting."""
+        if self.transport is not None and not self.transport.is_closing():
+            extra = "".join(f"{name}: {value}\r\n" for name, value in headers.items()) if headers else ""
+            if self.close_after:
+                extra += "Connection: close\r\n"
+            head = (f"HTTP/1.1 {status} {_reason(status)}\r\nContent-Type: application/json\r\n"
+                    f"Content-Length: {len(data)}\r\n{extra}\r\n")
+            self.transport.write(head.encode("latin-1") + data)
+            if self.close_after:
+                self.transport.close()
+        self.finish()
+        if self.buffer and self.transport is not None and not self.close_after:
+            self.next_request()
+
+    def reset(self) -> None:
         """Close with RST and no answer, as a crashing proxy would."""
+        self.finish()
+        if self.transport is None:
+            return
+        sock = self.transport.get_extra_info("socket")
         try:
-            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        except OSError:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        except (OSError, AttributeError):
             pass
-        self.close_connection = True
-        self.connection.close()
+        self.transport.abort()
+
+    def finish(self) -> None:
+        """The request being answered is done (answered, reset, or its client gone)."""
+        self.busy = False
+        if self.posting:
+            self.posting = False
+            self.app.stats.leave()
+
+
+def _parse_request_head(head: bytes) -> tuple[str, str, dict[str, str]]:
+    """(method, path, headers by lower-case name) of an HTTP/1.x request head; ValueError if malformed."""
+    lines = head.decode("latin-1").split("\r\n")
+    method, path, version = lines[0].split(" ")
+    if not version.startswith("HTTP/1."):
+        raise ValueError(f"not HTTP/1.x: {version[:20]!r}")
+    headers = {}
+    for line in lines[1:]:
+        name, colon, value = line.partition(":")
+        if not colon:
+            raise ValueError(f"a malformed header line: {line[:80]!r}")
+        headers[name.strip().lower()] = value.strip()
+    return method, path, headers
+
+
+@functools.lru_cache(maxsize=None)  # a handful of status codes
+def _reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Unknown"
+
+
+def _json(payload: dict[str, Any]) -> bytes:
+    return json.dumps(payload).encode("utf-8")
 
 
 def _error_body(message: str, code: str | None, param: str | None = None) -> dict[str, Any]:

@@ -13,10 +13,17 @@ backend (its lean HTTP path), with the server's start-up outside the timed regio
    fraction of it achieved;
 3. the defaults on ``--scale`` puzzles: wall against the ``--puzzles`` run's (target <= 2x);
 4. client CPU per request at 0 ms latency, for the request path alone (concurrent
-   ``generate`` calls) and for a whole run (target <= 1 ms);
-5. a run under a quota (70% of the clean run's request rate, in bursts of at most 50 ms' worth): the share of
-   requests rejected with a 429, retries per request (mean and most), and whether the results
-   equal the clean run's.
+   ``generate`` calls) and for whole runs of ``--puzzles`` and ``--scale`` puzzles (target <= 1 ms);
+5. a quota that rejects ``--quota-share`` (30%) of the clean run's requests as they came (a token
+   bucket replayed over the clean run's send times; bursts of at most 50 ms' worth): first a naive
+   client under it (the same in-flight setting, its adaptation switched off: each request only
+   waits out its own Retry-After), then ours (AIMD in-flight limit, Retry-After holding back every
+   request): the share of requests rejected with a 429, retries per request (mean and most), and
+   whether the results equal the clean run's.
+
+Every timed run also prints its CPU (client + simulated server) and the lower bound that CPU
+puts on its wall time on this machine's cores: a wall far above it means a loaded machine
+(other processes' CPU), one at it means the run was CPU-bound.
 
     python scripts/bench_game24.py [--latency 0.1] [--puzzles 10] [--scale 100] [--repeat 3]
 
@@ -49,6 +56,9 @@ from rafa_core.game24 import prompts  # noqa: E402
 from rafa_core.game24.cli import amain  # noqa: E402
 from rafa_core.game24.oracle import Game24Oracle  # noqa: E402
 from rafa_core.llm.critical_path import DelayedLLM, run_on_virtual_clock  # noqa: E402
+from rafa_core.llm import lean_http  # noqa: E402
+from rafa_core.llm.errors import BackendError  # noqa: E402
+from rafa_core.llm.limiter import Slot  # noqa: E402
 from rafa_testkit.loopback import LoopbackProcess, Quota  # noqa: E402
 from rafa_core.llm.openai_backend import OpenAILLM  # noqa: E402
 from rafa_core.llm.usage import price_of  # noqa: E402
@@ -124,23 +134,100 @@ def backends_built(wrap: Callable[[Any], Any] = lambda llm: llm):
         game24_cli.build_llm = original
 
 
+@contextlib.contextmanager
+def send_times_recorded():
+    """The monotonic time of every HTTP request the lean path sends (attempts included)."""
+    times: list[float] = []
+    original = lean_http.LeanTransport.post
+
+    async def post(self: Any, *args: Any, **kwargs: Any) -> Any:
+        times.append(time.monotonic())
+        return await original(self, *args, **kwargs)
+
+    lean_http.LeanTransport.post = post
+    try:
+        yield times
+    finally:
+        lean_http.LeanTransport.post = original
+
+
+@contextlib.contextmanager
+def without_adaptation():
+    """A naive client: 429s neither lower the in-flight limit nor hold other requests back
+    (each rejected request still waits its own Retry-After before its retry, as the SDK's does)."""
+    original = Slot.rate_limited
+    Slot.rate_limited = lambda self, retry_after_s=None: None
+    try:
+        yield
+    finally:
+        Slot.rate_limited = original
+
+
+def bucket_rejections(times: list[float], quota: Quota) -> int:
+    """How many of requests sent at ``times`` a token bucket would reject (nobody reacting)."""
+    level, at, rejected = quota.burst, times[0] if times else 0.0, 0
+    for t in sorted(times):
+        level = min(quota.burst, level + (t - at) * quota.per_s)
+        at = t
+        if level >= 1.0:
+            level -= 1.0
+        else:
+            rejected += 1
+    return rejected
+
+
+def quota_rejecting(times: list[float], share: float) -> Quota:
+    """The quota (bursts of QUOTA_WINDOW_S' worth) that rejects ``share`` of requests sent at ``times``."""
+    def quota(per_s: float) -> Quota:
+        return Quota(per_s=per_s, burst=max(1.0, QUOTA_WINDOW_S * per_s))
+
+    low, high = 1e-3, 1e6  # rejections fall as the rate rises: bisect (on a log scale)
+    for _ in range(60):
+        middle = (low * high) ** 0.5
+        if bucket_rejections(times, quota(middle)) > share * len(times):
+            low = middle
+        else:
+            high = middle
+    return quota(high)
+
+
 def game24_argv(backend: list[str], puzzles: int, out: Path, extra: list[str] = ()) -> list[str]:
     return [*backend, "--no-cache", *RAFA_B1, "--task_start_index", "900",
             "--task_end_index", str(900 + puzzles), "--out", str(out), *extra]
 
 
-def run_http(server: LoopbackProcess, out: Path, puzzles: int, *, sequential: bool = False) -> dict[str, Any]:
+def run_http(server: LoopbackProcess, out: Path, puzzles: int, *, sequential: bool = False,
+             may_fail: bool = False) -> dict[str, Any]:
     """One run through the real entry point against the server: wall, client and server CPU
-    seconds, summary, records, backend."""
+    seconds, summary, records, backend, the requests' send times, the server's counters
+    (``may_fail``: a backend error ends the run with ``error`` set instead of raising)."""
     argv = game24_argv(["--backend", "gpt-4o-mini", "--base-url", server.base_url], puzzles, out,
                        SEQUENTIAL if sequential else [])
-    server_cpu = server.stats()["cpu_s"]
-    with backends_built() as built, contextlib.redirect_stdout(io.StringIO()):
+    before = server.stats()
+    error, summary = None, None
+    with backends_built() as built, send_times_recorded() as sent, contextlib.redirect_stdout(io.StringIO()):
         cpu, start = time.process_time(), time.perf_counter()
-        summary = asyncio.run(amain(argv, concurrent_candidates=not sequential, progress=False))
+        try:
+            summary = asyncio.run(amain(argv, concurrent_candidates=not sequential, progress=False))
+        except BackendError as exc:
+            if not may_fail:
+                raise
+            error = str(exc)
         wall, cpu = time.perf_counter() - start, time.process_time() - cpu
-    return {"wall": wall, "cpu": cpu, "server_cpu": server.stats()["cpu_s"] - server_cpu, "summary": summary,
-            "records": episode_results(out), "llm": built[0]}
+    after = server.stats()
+    server_counts = {k: after[k] - before[k] for k in ("requests", "rejected")}
+    return {"wall": wall, "cpu": cpu, "server_cpu": after["cpu_s"] - before["cpu_s"], "summary": summary,
+            "records": episode_results(out) if error is None else None, "llm": built[0], "sent": sent,
+            "server": server_counts, "error": error}
+
+
+def cpu_line(run: dict[str, Any], label: str) -> str:
+    """The run's CPU, and the wall time it allows at best on this machine's cores."""
+    total = run["cpu"] + run["server_cpu"]
+    return (f"    CPU of {label}: client {run['cpu']:.2f} s + simulated server {run['server_cpu']:.2f} s = {total:.2f} s "
+            f"-> wall >= {total / CORES:.2f} s on {CORES} cores (wall {run['wall']:.2f} s); "
+            f"per request: client {run['cpu'] / requests_of(run) * 1000:.2f} ms, "
+            f"server {run['server_cpu'] / requests_of(run) * 1000:.2f} ms")
 
 
 def critical_path(latency: float, puzzles: int, out: Path) -> tuple[float, int]:
@@ -195,21 +282,21 @@ def measure(args: argparse.Namespace, tmp: Path, round_no: int) -> dict[str, Any
     with LoopbackProcess(oracle, latency_s=0.0) as server:
         row["path_cpu"] = request_path_cpu(server.base_url)
         row["zero"] = run_http(server, tmp / f"zero{round_no}", args.puzzles)
-    clean = row["default"]
-    rate = requests_of(clean) / clean["wall"]
-    per_s = (1 - args.quota_share) * rate
-    quota = Quota(per_s=per_s, burst=max(1.0, QUOTA_WINDOW_S * per_s))
+        row["zero_scaled"] = run_http(server, tmp / f"zero-scale{round_no}", args.scale)
+    quota = quota_rejecting(row["default"]["sent"], args.quota_share)
+    row["quota_limit"] = quota
+    row["quota_clean_share"] = bucket_rejections(row["default"]["sent"], quota) / len(row["default"]["sent"])
     with LoopbackProcess(oracle, latency_s=args.latency, quota=quota) as server:
+        with without_adaptation():
+            row["naive"] = run_http(server, tmp / f"naive{round_no}", args.puzzles, may_fail=True)
         row["quota"] = run_http(server, tmp / f"quota{round_no}", args.puzzles)
-        row["quota_server"] = server.stats()
-    row["quota_rate"] = quota.per_s
     return row
 
 
 def report(args: argparse.Namespace, row: dict[str, Any], bounds: dict[str, tuple[float, int]]) -> dict[str, float]:
     """Print one round; the numbers the closing summary ranges over."""
     numbers: dict[str, float] = {}
-    default, scaled, zero, quota = row["default"], row["scaled"], row["zero"], row["quota"]
+    default, scaled, zero = row["default"], row["scaled"], row["zero"]
     bound, bound_requests = bounds["default"]
     if "sequential" in row:
         seq = row["sequential"]
@@ -232,28 +319,46 @@ def report(args: argparse.Namespace, row: dict[str, Any], bounds: dict[str, tupl
           f"success {scaled['summary']['success_rate']:.0%}; critical path {scaled_bound:.2f} s -> "
           f"{scaled_bound / scaled['wall']:.0%}; {args.scale}/{args.puzzles} puzzles wall {numbers['scaling']:.2f}x "
           f"(target <= 2x)")
-    for run, puzzles in ((default, args.puzzles), (scaled, args.scale)):
-        print(f"    CPU of the {puzzles}-puzzle run: client {run['cpu']:.2f} s + simulated server {run['server_cpu']:.2f} s "
-              f"= {(run['cpu'] + run['server_cpu']) / run['wall']:.2f} cores busy on average ({CORES} on this machine)")
+    print(cpu_line(default, f"the {args.puzzles}-puzzle run"))
+    print(cpu_line(scaled, f"the {args.scale}-puzzle run"))
+    numbers["scaled_cpu_bound_s"] = (scaled["cpu"] + scaled["server_cpu"]) / CORES
+    numbers["server_cpu_ms"] = scaled["server_cpu"] / requests_of(scaled) * 1000
     numbers["path_cpu_ms"] = row["path_cpu"] * 1000
+    zero_scaled = row["zero_scaled"]
     numbers["run_cpu_ms"] = zero["cpu"] / requests_of(zero) * 1000
-    print(f"  client CPU per request at 0 ms: request path {numbers['path_cpu_ms']:.2f} ms, whole run "
-          f"{numbers['run_cpu_ms']:.2f} ms ({zero['cpu']:.2f} s for {requests_of(zero)} requests, wall "
-          f"{zero['wall']:.2f} s) (target <= 1 ms)")
-    server = row["quota_server"]
-    stats = quota["llm"].stats
-    limiter = quota["llm"]._shared.limiter
-    numbers["rejected"] = server["rejected"] / server["requests"]
-    numbers["retries_max"] = stats.max_retries_one_request
-    same = quota["records"] == default["records"]
-    print(f"  quota {row['quota_rate']:.0f} requests/s, bursts of {QUOTA_WINDOW_S * 1000:.0f} ms' worth "
-          f"({1 - args.quota_share:.0%} of the clean run's rate): "
-          f"{server['rejected']} of {server['requests']} requests rejected ({numbers['rejected']:.0%}); retries per "
-          f"request mean {stats.retries / max(1, stats.requests - stats.retries):.2f}, most {stats.max_retries_one_request} "
-          f"(of --max-retries 6); in-flight limit went down to {limiter.stats.lowest_limit if limiter else '?'}; "
-          f"wall {quota['wall']:.2f} s; results identical to the clean run: {'yes' if same else 'NO'}")
-    numbers["quota_same"] = float(same)
+    numbers["scaled_run_cpu_ms"] = zero_scaled["cpu"] / requests_of(zero_scaled) * 1000
+    print(f"  client CPU per request at 0 ms (target <= 1 ms): request path {numbers['path_cpu_ms']:.2f} ms; "
+          f"whole run of {args.puzzles} puzzles {numbers['run_cpu_ms']:.2f} ms ({zero['cpu']:.2f} s for "
+          f"{requests_of(zero)} requests, start-up included), of {args.scale} puzzles {numbers['scaled_run_cpu_ms']:.2f} ms "
+          f"({zero_scaled['cpu']:.2f} s for {requests_of(zero_scaled)} requests)")
+    print(cpu_line(zero_scaled, f"the {args.scale}-puzzle run at 0 ms"))
+    limit = row["quota_limit"]
+    print(f"  quota {limit.per_s:.0f} requests/s in bursts of {limit.burst:.0f} ({QUOTA_WINDOW_S * 1000:.0f} ms' worth): "
+          f"it would reject {row['quota_clean_share']:.0%} of the clean run's requests as they were sent")
+    for key, label in (("naive", "naive client (no adaptation)"), ("quota", "ours (AIMD + Retry-After)")):
+        run = row[key]
+        stats, limiter = run["llm"].stats, run["llm"]._shared.limiter
+        server = run["server"]
+        share = server["rejected"] / max(1, server["requests"])
+        same = run["records"] == default["records"]
+        print(f"    {label}: {server['rejected']} of {server['requests']} requests rejected ({share:.0%}); retries per "
+              f"request mean {stats.retries / max(1, stats.requests - stats.retries):.2f}, most "
+              f"{stats.max_retries_one_request} (of --max-retries 6), failed {stats.failures}; in-flight limit went "
+              f"down to {limiter.stats.lowest_limit if limiter else '?'}; wall {run['wall']:.2f} s; "
+              + (f"the run FAILED: {run['error']}" if run["error"] else
+                 f"results identical to the clean run: {'yes' if same else 'NO'}"))
+        numbers[f"{key}_rejected"] = share
+        numbers[f"{key}_retries_max"] = stats.max_retries_one_request
+        numbers[f"{key}_same"] = float(same)
     return numbers
+
+
+def load_average() -> str:
+    """The machine's load (other processes' demand for the cores) as the run sees it."""
+    try:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "unknown"
 
 
 def main() -> int:
@@ -262,7 +367,8 @@ def main() -> int:
     parser.add_argument("--puzzles", type=int, default=10)
     parser.add_argument("--scale", type=int, default=100, help="the larger run's puzzles")
     parser.add_argument("--repeat", type=int, default=1, help="rounds of measurements")
-    parser.add_argument("--quota-share", type=float, default=0.3, help="how far below the clean request rate the quota is")
+    parser.add_argument("--quota-share", type=float, default=0.3,
+                        help="the share of the clean run's requests (as they were sent) the quota rejects")
     parser.add_argument("--skip-sequential", action="store_true", help="skip the slow original-pattern run")
     parser.add_argument("--error-rate", type=float, default=0.0, help="the oracle's error rate")
     parser.add_argument("--costs", action="store_true", help="measure tokens and cost of the five paper configurations")
@@ -278,18 +384,23 @@ def main() -> int:
         bounds = {"default": critical_path(args.latency, args.puzzles, Path(tmp) / "bound"),
                   "scaled": critical_path(args.latency, args.scale, Path(tmp) / "scaled-bound")}
         for r in range(args.repeat):
-            print(f"round {r + 1}/{args.repeat}", flush=True)
+            print(f"round {r + 1}/{args.repeat} (load average {load_average()})", flush=True)
             row = measure(args, Path(tmp), r)
             numbers = report(args, row, bounds)
             rounds.append(numbers)
             if "sequential" in row:
                 ok &= row["sequential"]["summary"]["success_rate"] == row["default"]["summary"]["success_rate"]
             ok &= bool(numbers["quota_same"])
+    print(f"load average at the end {load_average()} (1, 5, 15 min; {CORES} cores)")
     if args.repeat > 1:
         print(f"over {args.repeat} rounds (min / median / max):")
         for key, label in (("speedup", "speed-up x"), ("achieved", "share of the bound"), ("scaling", "scaling x"),
-                           ("path_cpu_ms", "request path CPU ms"), ("run_cpu_ms", "whole-run CPU ms / request"),
-                           ("rejected", "rejected under the quota"), ("retries_max", "most retries of a request")):
+                           ("scaled_cpu_bound_s", f"{args.scale}-puzzle CPU bound s"),
+                           ("server_cpu_ms", "server CPU ms / request"),
+                           ("path_cpu_ms", "request path CPU ms"), ("run_cpu_ms", f"{args.puzzles}-puzzle run ms / req"),
+                           ("scaled_run_cpu_ms", f"{args.scale}-puzzle run ms / req"),
+                           ("naive_rejected", "naive: rejected share"), ("naive_retries_max", "naive: most retries"),
+                           ("quota_rejected", "ours: rejected share"), ("quota_retries_max", "ours: most retries")):
             values = [n[key] for n in rounds if key in n]
             if values:
                 print(f"  {label:28s} {min(values):8.2f} {statistics.median(values):8.2f} {max(values):8.2f}")

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import lru_cache
 from itertools import combinations
+from math import gcd
 from typing import Any, Iterator
 
 from ..environment import Closing
@@ -31,6 +32,7 @@ _STEP_LINE = re.compile(
     rf"^\s*({_NUM})\s*([-+*/×÷])\s*({_NUM})\s*=\s*({_NUM})\s*\(\s*left\s*:\s*([^()]*)\)\s*\.?\s*$",
     re.IGNORECASE,
 )
+_LEFT_PART = re.compile(r"\(\s*left\s*:\s*([^()]*)\)", re.IGNORECASE)
 _ANSWER_PREFIX = re.compile(r"^\s*answer\s*:\s*", re.IGNORECASE)
 _OPS = {"+": "+", "-": "-", "*": "*", "/": "/", "×": "*", "÷": "/"}
 
@@ -40,6 +42,7 @@ class ParseError(ValueError):
 
 
 # -- numbers ---------------------------------------------------------------------------------
+@lru_cache(maxsize=4096)  # a pure function (only short texts succeed): a run parses the same few numbers again and again
 def parse_number(text: str) -> Fraction:
     """``12``, ``-3``, ``2.5`` or ``8/3`` as an exact fraction."""
     text = text.strip()
@@ -100,11 +103,39 @@ def next_states(numbers: tuple[Fraction, ...]) -> Iterator[tuple[Fraction, str, 
             yield a, op, b, result, _key(rest + (result,))
 
 
-@lru_cache(maxsize=None)  # a pure function of its argument: memoisation only
 def _reachable(numbers: tuple[Fraction, ...]) -> bool:
+    return _reaches_24(tuple(sorted((v.numerator, v.denominator) for v in numbers)))
+
+
+# The search itself runs on (numerator, denominator) pairs of ints: exact like Fraction, but
+# hashing a Fraction (a modular inverse) made a fresh process's first searches cost milliseconds.
+@lru_cache(maxsize=None)  # a pure function of its argument: memoisation only
+def _reaches_24(numbers: tuple[tuple[int, int], ...]) -> bool:
     if len(numbers) == 1:
-        return numbers[0] == TARGET
-    return any(_reachable(left) for *_, left in next_states(numbers))
+        return numbers[0] == (24, 1)
+    for i, j in combinations(range(len(numbers)), 2):
+        rest = numbers[:i] + numbers[i + 1 : j] + numbers[j + 1 :]
+        if any(_reaches_24(tuple(sorted(rest + (r,)))) for r in _results(numbers[i], numbers[j])):
+            return True
+    return False
+
+
+def _results(x: tuple[int, int], y: tuple[int, int]) -> list[tuple[int, int]]:
+    """Every value one step makes of two numbers (as next_states: + * and - / both ways)."""
+    (a, b), (c, d) = x, y
+    results = [_ratio(a * d + c * b, b * d), _ratio(a * c, b * d), _ratio(a * d - c * b, b * d), _ratio(c * b - a * d, b * d)]
+    if c:
+        results.append(_ratio(a * d, b * c))
+    if a:
+        results.append(_ratio(c * b, d * a))
+    return results
+
+
+def _ratio(numerator: int, denominator: int) -> tuple[int, int]:
+    if denominator < 0:
+        numerator, denominator = -numerator, -denominator
+    g = gcd(numerator, denominator)
+    return numerator // g, denominator // g
 
 
 def can_reach_24(numbers: list[Fraction] | tuple[Fraction, ...]) -> bool:
@@ -272,7 +303,7 @@ def answer_expression(line: str) -> str:
 
 def left_numbers_text(line: str) -> str | None:
     """The text of a line's ``(left: ...)`` part, or None."""
-    match = re.search(r"\(\s*left\s*:\s*([^()]*)\)", line[:MAX_LINE_CHARS], re.IGNORECASE)
+    match = _LEFT_PART.search(line[:MAX_LINE_CHARS])
     return match.group(1).strip() if match else None
 
 

@@ -15,6 +15,7 @@ import random
 import re
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import lru_cache
 
 from ..llm.registry import BackendOptions
 from ..llm.scripted import ScriptedLLM, ScriptedRequest, oracle_backend
@@ -35,6 +36,7 @@ from .env import (
 )
 
 PROPOSALS_PER_ANSWER = 8
+MEMO_SIZE = 4096  # numbers sets remembered by the solver memos below (a run sees a few hundred)
 
 
 def _last_field(text: str, name: str) -> str:
@@ -68,6 +70,23 @@ def _lessons(text: str, head: str) -> dict[str, str]:
         if arrow:
             lessons[item.strip()] = label.strip()
     return lessons
+
+
+# The solver's work depends on the numbers only, and a run asks about the same few hundred
+# numbers sets thousands of times: remembered per set (pure functions: memoisation only).
+@lru_cache(maxsize=MEMO_SIZE)
+def _next_steps(numbers: tuple[Fraction, ...]) -> tuple[tuple[str, ...], frozenset[str]]:
+    """Every next step line from these (sorted) numbers, and the ones that can still reach 24."""
+    steps = tuple(prompts.all_next_steps(numbers))
+    return steps, frozenset(s for s in steps if can_reach_24(parse_step_line(s).left))
+
+
+@lru_cache(maxsize=MEMO_SIZE)
+def _numbers_verdict(field: str) -> tuple[str, int, bool]:
+    """A ``Numbers:`` field tidied, how many numbers it holds, whether they can reach 24."""
+    numbers = fmt_numbers(parse_numbers(field))
+    values = parse_numbers(numbers)
+    return numbers, len(values), can_reach_24(values)
 
 
 def _corrupt(line: str, rng: random.Random) -> str:
@@ -118,10 +137,11 @@ class Game24Oracle:
     def propose(self, text: str, rng: random.Random) -> str:
         numbers = parse_numbers(_last_field(text, "Input:"))
         avoid = {k for k, v in _lessons(text, prompts.PROPOSER_LESSONS_HEAD).items() if v == "impossible"}
-        steps = prompts.all_next_steps(numbers)
+        all_steps, reaching = _next_steps(tuple(sorted(numbers)))
+        steps = list(all_steps)
         rng.shuffle(steps)
         shown = steps[:PROPOSALS_PER_ANSWER]
-        good = [s for s in steps if can_reach_24(parse_step_line(s).left) and s not in avoid]
+        good = [s for s in steps if s in reaching and s not in avoid]
         if good and not any(s in good for s in shown):
             shown[rng.randrange(len(shown))] = rng.choice(good)  # a good model sees one way on
         lines = [_corrupt(s, rng) if self.wrong(rng) else s for s in shown]
@@ -129,15 +149,14 @@ class Game24Oracle:
 
     # -- critic ----------------------------------------------------------------------------
     def value(self, text: str, rng: random.Random) -> str:
-        numbers = fmt_numbers(parse_numbers(_last_field(text, "Numbers:")))
+        numbers, count, reachable = _numbers_verdict(_last_field(text, "Numbers:"))
         known = _lessons(text, prompts.CRITIC_LESSONS_HEAD).get(numbers)
         if known in ("sure", "impossible"):
             return f"I was told about {numbers} before.\n{known}"
-        values = parse_numbers(numbers)
-        label = "sure" if can_reach_24(values) else "impossible"
+        label = "sure" if reachable else "impossible"
         # Whether one number is 24 needs no judgement: errors only where there is a choice.
         # (The prompt holds only the numbers, so a fixed mislabel of "24" would sink every puzzle.)
-        if len(values) > 1 and self.wrong(rng):
+        if count > 1 and self.wrong(rng):
             label = _flip(label, rng)
         return f"Trying combinations of {numbers}.\n{label}"
 

@@ -238,7 +238,8 @@ class BaseLLM:
             "logprobs": logprobs,
         }
         results: list[Completion | None] = [None] * n
-        keys = [request_key({**request, "seed": self.seed}, first_sample + i) for i in range(n)]
+        keys = ([request_key({**request, "seed": self.seed}, first_sample + i) for i in range(n)]
+                if self.cache is not None else [])
         if self.cache is not None:
             for i, key in enumerate(keys):
                 hit = self.cache.get(key)
@@ -350,6 +351,9 @@ class BaseLLM:
         """Refuse, with one clear error, a request that does not fit the model's window."""
         window = self.context_window()
         if window is None:
+            return
+        at_most = getattr(self.token_counter(), "at_most", None)  # tokenizing costs more than the request
+        if at_most is not None and at_most(as_messages(prompt)) + max_tokens <= window:
             return
         needed = self.count_prompt(prompt)
         if needed + max_tokens > window:

@@ -179,6 +179,13 @@ class TiktokenCounter:
     def text(self, text: str) -> int:
         return len(self.encoding.encode_ordinary(text))
 
+    def at_most(self, messages: Messages) -> int:
+        """An upper bound of ``prompt(messages)`` without tokenizing: every token is one byte or more."""
+        if self.completions_api:
+            return len("\n\n".join(m["content"] for m in messages).encode("utf-8"))
+        return _REPLY_PRIMING + sum(_TOKENS_PER_MESSAGE + sum(len(v.encode("utf-8")) + _TOKENS_PER_NAME for v in m.values())
+                                    for m in messages)
+
     def prompt(self, messages: Messages) -> int:
         if self.completions_api:
             return self.text("\n\n".join(m["content"] for m in messages))
