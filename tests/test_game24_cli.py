@@ -11,18 +11,14 @@ import pytest
 
 from rafa_core.game24.cli import build_parser, main
 
+from tests.entry_points import read_run, run_script
+
 ROOT = Path(__file__).resolve().parents[1]
 RUN = ROOT / "game24" / "run.py"
 
 
 def run_entry(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {"PATH": "/usr/bin:/bin", "RAFA_CACHE_DIR": str(cwd / "cache"), "HOME": str(cwd), "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, str(RUN), *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=600)
-
-
-def read_run(out: Path) -> tuple[list[dict], dict]:
-    episodes = [json.loads(line) for line in (out / "episodes.jsonl").read_text().splitlines()]
-    return episodes, json.loads((out / "summary.json").read_text())
+    return run_script(RUN, *args, cwd=cwd)
 
 
 def test_flags_keep_the_original_names_and_defaults():
