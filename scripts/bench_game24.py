@@ -39,6 +39,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import io
 import json
 import os
@@ -51,9 +52,9 @@ from typing import Any, Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rafa_core.game24 import cli as game24_cli  # noqa: E402
+from rafa_core import driver  # noqa: E402
 from rafa_core.game24 import prompts  # noqa: E402
-from rafa_core.game24.cli import amain  # noqa: E402
+from rafa_core.game24.benchmark import Game24  # noqa: E402
 from rafa_core.game24.oracle import Game24Oracle  # noqa: E402
 from rafa_core.llm.critical_path import DelayedLLM, run_on_virtual_clock  # noqa: E402
 from rafa_core.llm import lean_http  # noqa: E402
@@ -88,7 +89,7 @@ def simulated_tokens(name: str, flags: list[str], backend: str, puzzles: int, to
             *flags, "--task_start_index", "900", "--task_end_index", str(900 + puzzles),
             "--out", str(Path(tmp) / f"{name.replace(' ', '_')}-{tokens_as}")]
     with contextlib.redirect_stdout(io.StringIO()):
-        return asyncio.run(amain(argv, progress=False))
+        return asyncio.run(run_game24(argv, MeasuredGame24()))
 
 
 def measure_costs(puzzles: int, error_rate: float) -> int:
@@ -116,22 +117,24 @@ def measure_costs(puzzles: int, error_rate: float) -> int:
 
 
 # -- running the entry point ------------------------------------------------------------------
-@contextlib.contextmanager
-def backends_built(wrap: Callable[[Any], Any] = lambda llm: llm):
-    """Every backend the entry point builds, optionally wrapped (the bench reads their stats)."""
-    built: list[Any] = []
-    original = game24_cli.build_llm
+@dataclasses.dataclass(frozen=True)
+class MeasuredGame24(Game24):
+    """The Game of 24 declaration, keeping every backend it builds (optionally wrapped) for the bench to read."""
 
-    def build(*args: Any, **kwargs: Any) -> Any:
-        llm = wrap(original(*args, **kwargs))
-        built.append(llm)
+    wrap: Callable[[Any], Any] = lambda llm: llm
+    built: list[Any] = dataclasses.field(default_factory=list)
+
+    def build_backend(self, run: Any, spec: str, cache: Any) -> Any:
+        llm = self.wrap(Game24.build_backend(self, run, spec, cache))
+        self.built.append(llm)
         return llm
 
-    game24_cli.build_llm = build
-    try:
-        yield built
-    finally:
-        game24_cli.build_llm = original
+
+async def run_game24(argv: list[str], benchmark: MeasuredGame24) -> dict[str, Any]:
+    """The run through the one driver, as ``game24/run.py`` runs it; its summary."""
+    summary = await driver.run_benchmark(benchmark, argv, progress=False)
+    assert summary is not None
+    return summary
 
 
 @contextlib.contextmanager
@@ -205,10 +208,11 @@ def run_http(server: LoopbackProcess, out: Path, puzzles: int, *, sequential: bo
                        SEQUENTIAL if sequential else [])
     before = server.stats()
     error, summary = None, None
-    with backends_built() as built, send_times_recorded() as sent, contextlib.redirect_stdout(io.StringIO()):
+    benchmark = MeasuredGame24(concurrent_candidates=not sequential)
+    with send_times_recorded() as sent, contextlib.redirect_stdout(io.StringIO()):
         cpu, start = time.process_time(), time.perf_counter()
         try:
-            summary = asyncio.run(amain(argv, concurrent_candidates=not sequential, progress=False))
+            summary = asyncio.run(run_game24(argv, benchmark))
         except BackendError as exc:
             if not may_fail:
                 raise
@@ -217,7 +221,7 @@ def run_http(server: LoopbackProcess, out: Path, puzzles: int, *, sequential: bo
     after = server.stats()
     server_counts = {k: after[k] - before[k] for k in ("requests", "rejected")}
     return {"wall": wall, "cpu": cpu, "server_cpu": after["cpu_s"] - before["cpu_s"], "summary": summary,
-            "records": episode_results(out) if error is None else None, "llm": built[0], "sent": sent,
+            "records": episode_results(out) if error is None else None, "llm": benchmark.built[0], "sent": sent,
             "server": server_counts, "error": error}
 
 
@@ -233,8 +237,9 @@ def cpu_line(run: dict[str, Any], label: str) -> str:
 def critical_path(latency: float, puzzles: int, out: Path) -> tuple[float, int]:
     """The bound of the default run's work: (virtual seconds, requests) with free CPU, no limits."""
     argv = game24_argv(["--backend", "oracle"], puzzles, out, ["--concurrency", str(puzzles), *UNLIMITED])
-    with backends_built(lambda llm: DelayedLLM(llm, latency)), contextlib.redirect_stdout(io.StringIO()):
-        summary, seconds = run_on_virtual_clock(lambda: amain(argv, progress=False))
+    benchmark = MeasuredGame24(wrap=lambda llm: DelayedLLM(llm, latency))
+    with contextlib.redirect_stdout(io.StringIO()):
+        summary, seconds = run_on_virtual_clock(lambda: run_game24(argv, benchmark))
     return seconds, summary["llm_calls"]
 
 
