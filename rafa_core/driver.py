@@ -12,7 +12,9 @@ and returns the exit code (0 done, 2 bad input, 3 stopped at ``--max-cost``; see
 from __future__ import annotations
 
 import argparse
-from typing import Any, Sequence
+import contextlib
+import gc
+from typing import Any, Iterator, Sequence
 
 from .benchmark import Benchmark, Run, is_simulated
 from .cli import EXIT_BUDGET, EXIT_OK, ArgumentParser, add_shared_flags, config_from_args, open_cache, run_main, seed_everything
@@ -65,11 +67,32 @@ async def run_benchmark(benchmark: Benchmark, argv: Sequence[str] | None = None,
         run.out = benchmark.out_dir(run)
         build_backends(benchmark, run)
         try:
-            return await play(benchmark, run)
+            with fewer_collections():
+                return await play(benchmark, run)
         finally:
             await close_backends(run)
     finally:
         benchmark.close(run)
+
+
+@contextlib.contextmanager
+def fewer_collections(young: int = 10_000) -> Iterator[None]:
+    """Collect cyclic garbage less often, and never rescan what existed before the run.
+
+    A run's requests, answers and search states die young and outside cycles: by default
+    (a young pass every 700 allocations, and full passes over every object, the libraries'
+    included) the collector spent a sixth of a Game of 24 run's CPU, in pauses of up to
+    70 ms. Here a young pass comes every ``young`` allocations, and the objects alive at the
+    start are frozen out of the passes. Both are undone at the end.
+    """
+    before = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(young, *before[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
+        gc.unfreeze()
 
 
 async def play(benchmark: Benchmark, run: Run) -> dict[str, Any]:

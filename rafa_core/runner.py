@@ -362,6 +362,7 @@ class Runner:
                     await after_batch(batch)
         finally:
             self._close()
+            self._flush_requests()
         keep = {str(i) for i in wanted}
         records = [r for r in self.log.records if str(r.get("index")) in keep]
         summary = summarize(records, self.usage, wall_s=time.monotonic() - start, max_steps=self.max_steps,
@@ -375,6 +376,11 @@ class Runner:
         announce_resume(self.run_dir.path, found=len(indices) - todo, todo=todo)
         announce_job(self.run_dir.config, episodes=todo, max_steps=self.max_steps, simulated=self.simulated)
         return self._progress_bar(total=len(indices), initial=len(indices) - todo, desc=desc)
+
+    def _flush_requests(self) -> None:
+        requests = self.usage.requests
+        if requests is not None:
+            requests.flush()
 
     def _close(self) -> None:
         if self.bar is not None:
@@ -397,6 +403,7 @@ class Runner:
                 with labels(episode=index):
                     record = await episode(index, ledger)
                 record = {"index": index, **record, "usage": ledger.to_json(), "wall_s": round(time.monotonic() - t0, 3)}
+                self._flush_requests()  # an episode on record has its calls in the request log
                 self.log.append(record)
                 self._update_bar(self.bar)
 

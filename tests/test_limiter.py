@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from rafa_core.cli import API_EPISODES, API_IN_FLIGHT, LOCAL_EPISODES, add_shared_flags, build_llm
+from rafa_core.cli import API_EPISODES, API_IN_FLIGHT, LOCAL_EPISODES, OTHER_OPEN_FILES, add_shared_flags, build_llm
 from rafa_core.llm.limiter import AdaptiveLimiter
 from rafa_testkit.loopback import Quota, LoopbackServer, _Bucket
 from rafa_core.llm.openai_backend import OpenAILLM
@@ -202,6 +202,43 @@ def test_api_backends_run_many_episodes_and_keep_many_requests_in_flight():
     args = parse(["--base-url", "http://127.0.0.1:9/v1", "--no-cache"])
     llm = build_llm("gpt-4o-mini", args, Usage())
     assert (args.concurrency, llm.concurrency) == (API_EPISODES, API_IN_FLIGHT)
+
+
+def fake_open_files_limit(monkeypatch, soft: int, hard: int) -> list:
+    """This process's open-files limit as ``(soft, hard)``; the soft limits set are recorded."""
+    import resource
+
+    limits = [soft, hard]
+    raised: list[int] = []
+
+    def setrlimit(kind, value):
+        if value[0] > limits[1]:
+            raise ValueError("not allowed to raise the soft limit above the hard one")
+        limits[0] = value[0]
+        raised.append(value[0])
+
+    monkeypatch.setattr(resource, "getrlimit", lambda kind: tuple(limits))
+    monkeypatch.setattr(resource, "setrlimit", setrlimit)
+    return raised
+
+
+def test_the_open_files_limit_is_raised_for_the_requests_connections(monkeypatch):
+    raised = fake_open_files_limit(monkeypatch, soft=1024, hard=4096)
+    args = parse(["--base-url", "http://127.0.0.1:9/v1", "--no-cache"])
+    assert build_llm("gpt-4o-mini", args, Usage()).concurrency == API_IN_FLIGHT
+    assert raised == [API_IN_FLIGHT + OTHER_OPEN_FILES]
+
+
+def test_a_hard_open_files_limit_lowers_the_requests_in_flight(monkeypatch, capsys):
+    fake_open_files_limit(monkeypatch, soft=600, hard=600)
+    args = parse(["--base-url", "http://127.0.0.1:9/v1", "--no-cache"])
+    assert build_llm("gpt-4o-mini", args, Usage()).concurrency == 600 - OTHER_OPEN_FILES
+    assert capsys.readouterr().err == ""  # the default adapts silently
+    args = parse(["--base-url", "http://127.0.0.1:9/v1", "--no-cache", "--max-in-flight", "500"])
+    assert build_llm("gpt-4o-mini", args, Usage()).concurrency == 600 - OTHER_OPEN_FILES
+    assert "--max-in-flight 500 needs more open files" in capsys.readouterr().err
+    fake_open_files_limit(monkeypatch, soft=256, hard=256)  # half is kept for the rest
+    assert build_llm("gpt-4o-mini", parse(["--base-url", "http://127.0.0.1:9/v1", "--no-cache"]), Usage()).concurrency == 128
 
 
 def test_models_on_this_machine_keep_the_small_defaults():

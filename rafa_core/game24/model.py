@@ -12,6 +12,7 @@ import asyncio
 import json
 import re
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any
 
 from ..llm.base import BaseLLM, Completion, Prompt, as_messages
@@ -55,7 +56,7 @@ class Game24State:
     def all_lines(self) -> tuple[str, ...]:
         return self.committed + self.lines
 
-    @property
+    @cached_property  # asked for every prompt and value of a search; a state never changes
     def numbers(self) -> str:
         """The numbers left after the last line (as written, tidied), or the puzzle's."""
         if not self.all_lines:

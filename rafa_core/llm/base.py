@@ -23,8 +23,10 @@ import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, Union, runtime_checkable
 
+from .context import known_context_window
 from .errors import BackendError, BudgetExceeded, ContextOverflow, NotSupported, UserError  # noqa: F401  (re-exported)
 from .limiter import AdaptiveLimiter
+from .tokens import TokenizerMissing, counter_for_model
 from .usage import Usage
 
 if TYPE_CHECKING:
@@ -330,8 +332,6 @@ class BaseLLM:
 
     def token_counter(self) -> "TokenCounter":
         """How this backend's model counts tokens (here: an OpenAI model's, by its name)."""
-        from .tokens import TokenizerMissing, counter_for_model
-
         try:
             return counter_for_model(self.model)
         except TokenizerMissing as exc:
@@ -339,8 +339,6 @@ class BaseLLM:
 
     def context_window(self) -> int | None:
         """The model's context window in tokens; None when unknown (prompts go unchecked)."""
-        from .context import known_context_window
-
         return self.window_override or known_context_window(self.model)
 
     def count_prompt(self, prompt: Prompt) -> int:

@@ -21,8 +21,7 @@ between draws and seeds for every ``s``, so two draws of one run never share a s
 from __future__ import annotations
 
 import hashlib
-import json
-from typing import Any
+from typing import Any, Hashable
 
 from .base import Prompt, as_messages
 
@@ -51,7 +50,7 @@ class Draws:
     def __init__(self, stream: str) -> None:
         digest = hashlib.sha256(stream.encode("utf-8")).digest()
         self.base = int.from_bytes(digest[:4], "big") * STREAM_SPAN
-        self._used: dict[str, int] = {}
+        self._used: dict[Hashable, int] = {}
 
     def first_sample(self, prompt: Prompt, n: int, **params: Any) -> int:
         """The first of ``n`` samples of this request not yet used in this stream.
@@ -60,7 +59,10 @@ class Draws:
         a request with other settings is another request. Call it right before
         ``generate``, in the order the requests are made, for the order to be reproducible.
         """
-        key = json.dumps({"messages": as_messages(prompt), **params}, sort_keys=True, default=str)
+        # A hashable key (JSON would cost ten times as much): equal requests, equal keys.
+        key = (tuple(tuple(sorted(m.items())) for m in as_messages(prompt)),
+               tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in params.items())))
         used = self._used.get(key, 0)
         self._used[key] = used + n
         return self.base + used
+

@@ -66,7 +66,7 @@ class LeanTransport:
 
     async def post(self, path: str, body: dict[str, Any], headers: dict[str, str] | None = None) -> Any:
         url = self.base_url + path
-        content = json.dumps(body, ensure_ascii=False).encode("utf-8")
+        content = json.dumps(body).encode("ascii")  # escaped to ASCII: JSON's fastest encoder
         extra = "".join(f"{k}: {v}\r\n" for k, v in headers.items()) if headers else ""
         head = f"POST {self._prefix}{path} HTTP/1.1\r\n{self._head}{extra}Content-Length: {len(content)}\r\n\r\n"
         try:

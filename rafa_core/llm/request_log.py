@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from .base import Completion
 
 REQUESTS_FILE = "requests.jsonl"
+FLUSH_EVERY_S = 0.5  # at most this long between a call and its line reaching the file
 
 _LABELS: dict[str, contextvars.ContextVar[Any]] = {
     name: contextvars.ContextVar(f"rafa_{name}", default=None) for name in ("episode", "attempt", "step", "role")
@@ -82,17 +83,25 @@ class RoleLabelled:
 
 
 def _in_role(method: Any, role: str) -> Any:
+    # The role variable is set and reset directly: these wrap every model call of a search.
+    role_var = _LABELS["role"]
     if inspect.iscoroutinefunction(method):
         @functools.wraps(method)
         async def in_role(*args: Any, **kwargs: Any) -> Any:
-            with labels(role=role):
+            token = role_var.set(role)
+            try:
                 return await method(*args, **kwargs)
+            finally:
+                role_var.reset(token)
         return in_role
 
     @functools.wraps(method)
     def in_role_sync(*args: Any, **kwargs: Any) -> Any:  # e.g. a prefetch that starts requests
-        with labels(role=role):
+        token = role_var.set(role)
+        try:
             return method(*args, **kwargs)
+        finally:
+            role_var.reset(token)
     return in_role_sync
 
 
@@ -113,8 +122,10 @@ def completion_json(completion: "Completion") -> Any:
 class RequestLog:
     """An append-only JSONL file of LLM calls.
 
-    Lines are flushed, not fsynced (a run makes thousands of calls); a torn last line left
-    by a kill is cut off when the log is opened again. Each process writes its own
+    Lines are flushed every :data:`FLUSH_EVERY_S` (a live viewer sees them) and whenever the
+    runner is about to record an episode (an episode on record has its calls in the log), not
+    after each call, and never fsynced: a run makes thousands of calls. A torn last line left by
+    a kill is cut off when the log is opened again. Each process writes its own
     ``session`` id, so a viewer can tell an interrupted attempt at an episode from the one
     that finished it.
     """
@@ -124,13 +135,20 @@ class RequestLog:
         _cut_torn_tail(self.path)
         self.session = f"{os.getpid()}-{int(time.time())}"
         self._file = open(self.path, "a", encoding="utf-8")
+        self._flushed_at = time.monotonic()
         self.calls = 0
 
     def write(self, record: dict[str, Any]) -> None:
-        line = json.dumps({"session": self.session, **current_labels(), **record}, ensure_ascii=False, default=str)
+        # Escaped to ASCII: JSON's fastest encoder (a run writes thousands of prompts).
+        line = json.dumps({"session": self.session, **current_labels(), **record}, default=str)
         self._file.write(line + "\n")
-        self._file.flush()
         self.calls += 1
+        if time.monotonic() - self._flushed_at >= FLUSH_EVERY_S:
+            self.flush()
+
+    def flush(self) -> None:
+        self._file.flush()
+        self._flushed_at = time.monotonic()
 
     def close(self) -> None:
         self._file.close()
