@@ -2,8 +2,8 @@
 """What concurrency buys on the Game of 24: RAFA b=1 against a slow server, near its critical path.
 
 A loopback OpenAI-compatible server, in its own process, answers like the simulated oracle
-after a fixed delay (100 ms).  Runs go through the real entry point and the real openai
-backend (its lean HTTP path), with the server's start-up outside the timed region (an
+after a fixed delay (100 ms).  Runs go through the real entry point (its driver, on its event
+loop) and the real openai backend (its lean HTTP path), with the server's start-up outside the timed region (an
 untimed pass over the puzzles first fills the simulated model's solver memo, so that every
 timed run meets a server as warm as the others):
 
@@ -55,6 +55,7 @@ from typing import Any, Callable
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from rafa_core import driver  # noqa: E402
+from rafa_core.cli import run_event_loop  # noqa: E402
 from rafa_core.game24 import prompts  # noqa: E402
 from rafa_core.game24.benchmark import Game24  # noqa: E402
 from rafa_core.game24.oracle import Game24Oracle  # noqa: E402
@@ -91,7 +92,7 @@ def simulated_tokens(name: str, flags: list[str], backend: str, puzzles: int, to
             *flags, "--task_start_index", "900", "--task_end_index", str(900 + puzzles),
             "--out", str(Path(tmp) / f"{name.replace(' ', '_')}-{tokens_as}")]
     with contextlib.redirect_stdout(io.StringIO()):
-        return asyncio.run(run_game24(argv, MeasuredGame24()))
+        return run_event_loop(run_game24(argv, MeasuredGame24()))
 
 
 def measure_costs(puzzles: int, error_rate: float) -> int:
@@ -214,7 +215,7 @@ def run_http(server: LoopbackProcess, out: Path, puzzles: int, *, sequential: bo
     with send_times_recorded() as sent, contextlib.redirect_stdout(io.StringIO()):
         cpu, start = time.process_time(), time.perf_counter()
         try:
-            summary = asyncio.run(run_game24(argv, benchmark))
+            summary = run_event_loop(run_game24(argv, benchmark))
         except BackendError as exc:
             if not may_fail:
                 raise
@@ -269,7 +270,7 @@ def request_path_cpu(base_url: str, requests: int = 2000, at_once: int = 32) -> 
         await llm.aclose()
 
     nonlocal_cpu: list[float] = []
-    asyncio.run(main())
+    run_event_loop(main())
     return nonlocal_cpu[0] / requests
 
 

@@ -3,6 +3,7 @@
 import argparse
 import asyncio
 import json
+import sys
 
 import pytest
 
@@ -87,3 +88,14 @@ def test_build_llm_applies_the_shared_flags():
     usage = Usage()
     llm = build_llm("oracle", args, usage, oracle=lambda rate, o: ScriptedLLM(lambda t, r: "x", usage=o.usage, concurrency=o.concurrency))
     assert llm.usage is usage and llm.cache is None
+
+
+def test_entry_points_run_on_uvloop_where_it_is_a_dependency():
+    """uvloop is a dependency except on Windows: the entry points' loop is its loop there."""
+    from rafa_core.cli import run_event_loop
+
+    async def loop_module() -> str:
+        return type(asyncio.get_running_loop()).__module__
+
+    expected = "asyncio" if sys.platform == "win32" else "uvloop"
+    assert run_event_loop(loop_module()).split(".")[0] == expected

@@ -14,7 +14,6 @@ The oracle is a test double: the numbers show the mechanics, not a model's skill
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import io
 import sys
@@ -22,6 +21,7 @@ import tempfile
 from pathlib import Path
 from typing import Sequence
 
+from ..cli import run_event_loop
 from .cli import amain
 from .paper import STEP_OFFSET
 
@@ -48,7 +48,7 @@ def run(config: str, flag: str | None, puzzles: int, backend: str, tmp: Path, se
             "--out", str(tmp / f"{config}{flag or ''}".replace(" ", "_"))]
     argv += [flag] if flag else []
     with contextlib.redirect_stdout(io.StringIO()):
-        return asyncio.run(amain(argv, progress=False))
+        return run_event_loop(amain(argv, progress=False))
 
 
 def mean_steps_to_solve(by_step: dict[str, float]) -> float:
