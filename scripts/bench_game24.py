@@ -25,7 +25,9 @@ timed run meets a server as warm as the others):
 
 Every timed run also prints its CPU (client + simulated server) and the lower bound that CPU
 puts on its wall time on this machine's cores: a wall far above it means a loaded machine
-(other processes' CPU), one at it means the run was CPU-bound.
+(other processes' CPU), one at it means the run was CPU-bound.  Each round starts with the
+wall time of a fixed pure-Python loop, so rounds on a machine whose speed moves (a shared VM)
+can be told apart.
 
     python scripts/bench_game24.py [--latency 0.1] [--puzzles 10] [--scale 100] [--repeat 3]
 
@@ -364,6 +366,14 @@ def report(args: argparse.Namespace, row: dict[str, Any], bounds: dict[str, tupl
     return numbers
 
 
+def reference_loop_ms() -> float:
+    """A fixed pure-Python loop's wall time: how fast this machine runs Python right now (a
+    shared VM's speed moves by half within minutes; the 100-puzzle run is CPU-bound)."""
+    start = time.perf_counter()
+    sum(i * i for i in range(3_000_000))
+    return (time.perf_counter() - start) * 1000
+
+
 def load_average() -> str:
     """The machine's load (other processes' demand for the cores) as the run sees it."""
     try:
@@ -395,7 +405,8 @@ def main() -> int:
         bounds = {"default": critical_path(args.latency, args.puzzles, Path(tmp) / "bound"),
                   "scaled": critical_path(args.latency, args.scale, Path(tmp) / "scaled-bound")}
         for r in range(args.repeat):
-            print(f"round {r + 1}/{args.repeat} (load average {load_average()})", flush=True)
+            print(f"round {r + 1}/{args.repeat} (load average {load_average()}; reference loop "
+                  f"{reference_loop_ms():.0f} ms)", flush=True)
             row = measure(args, Path(tmp), r)
             numbers = report(args, row, bounds)
             rounds.append(numbers)
