@@ -250,9 +250,9 @@ def resolve_concurrency(spec: str, args: argparse.Namespace) -> int:
 
 
 def sockets_allowed(wanted: int) -> int:
-    """How many connections ``wanted`` requests in flight may hold: the soft limit on open files
-    is raised toward ``wanted`` + :data:`OTHER_OPEN_FILES` (as far as the hard limit allows; it
-    is 256 or 1024 on many systems), and what it still lacks lowers ``wanted``."""
+    """How many connections ``wanted`` requests in flight may hold. The soft limit on open files
+    (256 or 1024 on many systems) is raised toward ``wanted`` + :data:`OTHER_OPEN_FILES`, as far
+    as the hard limit allows; what it still lacks lowers ``wanted``."""
     try:
         import resource
     except ImportError:  # Windows: no such limit
