@@ -3,9 +3,9 @@
 
 A loopback OpenAI-compatible server, in its own process, answers like the simulated oracle
 after a fixed delay (100 ms).  Runs go through the real entry point (its driver, on its event
-loop) and the real openai backend (its lean HTTP path), with the server's start-up outside the timed region (an
-untimed pass over the puzzles first fills the simulated model's solver memo, so that every
-timed run meets a server as warm as the others):
+loop) and the real openai backend (its lean HTTP path), with the server's start-up outside the
+timed region (an untimed pass over the puzzles first fills the simulated model's solver memo,
+so that every timed run meets a server as warm as the others):
 
 1. the original's pattern (one puzzle at a time, one request at a time, candidates valued one
    after another) against the defaults on ``--puzzles`` puzzles: both wall times, their ratio
