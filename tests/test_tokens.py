@@ -92,6 +92,22 @@ def test_chat_prompts_count_openais_message_formatting(tiktokens):
     assert instruct.prompt([{"role": "user", "content": TEXTS[2]}]) == len(tiktokens["cl100k_base"].encode(TEXTS[2]))
 
 
+@pytest.mark.parametrize("model", ["gpt-4o", "gpt-3.5-turbo-instruct"])
+def test_the_quick_bound_is_never_below_the_count(tiktokens, model):
+    # The context check skips tokenizing when this bound fits; ASCII and non-ASCII texts alike.
+    counter = counter_for_model(model)
+    for text in TEXTS + ["caf\u00e9 \u00fcber \u4e2d\u6587 \U0001f600 " * 20]:
+        for messages in ([{"role": "user", "content": text}],
+                         [{"role": "system", "content": text}, {"role": "user", "content": text[::-1]}]):
+            bound = counter.at_most(messages)
+            assert bound >= counter.prompt(messages)
+            if counter.completions_api:  # every byte of the text a token at most
+                assert bound == len("\n\n".join(m["content"] for m in messages).encode())
+            else:  # and of each message's role and content, plus the chat format's tokens
+                assert bound == sum(3 + len(m["role"].encode()) + 1 + len(m["content"].encode()) + 1
+                                    for m in messages) + 3
+
+
 def test_a_model_tiktoken_does_not_know_is_an_estimate():
     counter = counter_for_model("llama3:8b")
     assert not counter.exact and "estimate" in counter.name and "cl100k_base" in counter.name

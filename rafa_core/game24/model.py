@@ -136,13 +136,15 @@ def complete_left(line: str, numbers: str) -> str:
     return f"{line.strip().rstrip('.')} (left: {fmt_numbers(pool + [c])})"
 
 
+_WORD = re.compile(r"[a-z]+")
+
+
 def label_value(text: str) -> float:
     """The value of one critic answer: the label on its last non-empty line (else 0)."""
-    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
+    lines = text.strip().splitlines()  # stripped: its last line, if any, is not blank
     if not lines:
         return 0.0
-    words = re.findall(r"[a-z]+", lines[-1].lower())
-    for word in reversed(words):
+    for word in reversed(_WORD.findall(lines[-1].lower())):
         if word in VALUE_OF_LABEL:
             return VALUE_OF_LABEL[word]
     return 0.0

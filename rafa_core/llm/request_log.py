@@ -32,6 +32,10 @@ if TYPE_CHECKING:
 REQUESTS_FILE = "requests.jsonl"
 FLUSH_EVERY_S = 0.5  # at most this long between a call and its line reaching the file
 
+# Log lines: escaped to ASCII (JSON's fastest encoder: a run writes thousands of prompts),
+# no check for cycles (a record is plain data we built), anything else as its str().
+_encode_line = json.JSONEncoder(check_circular=False, default=str).encode
+
 _LABELS: dict[str, contextvars.ContextVar[Any]] = {
     name: contextvars.ContextVar(f"rafa_{name}", default=None) for name in ("episode", "attempt", "step", "role")
 }
@@ -139,8 +143,7 @@ class RequestLog:
         self.calls = 0
 
     def write(self, record: dict[str, Any]) -> None:
-        # Escaped to ASCII: JSON's fastest encoder (a run writes thousands of prompts).
-        line = json.dumps({"session": self.session, **current_labels(), **record}, default=str)
+        line = _encode_line({"session": self.session, **current_labels(), **record})
         self._file.write(line + "\n")
         self.calls += 1
         if time.monotonic() - self._flushed_at >= FLUSH_EVERY_S:
