@@ -13,7 +13,9 @@ so that every timed run meets a server as warm as the others):
 2. the critical-path bound of the work each default run did (the same run replayed with every
    request taking exactly the latency, on a virtual clock with free CPU and no limits) and the
    fraction of it achieved;
-3. the defaults on ``--scale`` puzzles: wall against the ``--puzzles`` run's (target <= 2x);
+3. the defaults on ``--scale`` puzzles: wall against the ``--puzzles`` run's (target <= 2x),
+   over ``--pairs`` interleaved pairs of runs (the median of each size's walls: on a shared VM
+   one run's wall moves by a fifth from one second to the next);
 4. client CPU per request at 0 ms latency, for the request path alone (concurrent
    ``generate`` calls) and for whole runs of ``--puzzles`` and ``--scale`` puzzles (target <= 1 ms);
 5. a quota that rejects ``--quota-share`` (30%) of the clean run's requests as they came (a token
@@ -29,7 +31,7 @@ puts on its wall time on this machine's cores: a wall far above it means a loade
 wall time of a fixed pure-Python loop, so rounds on a machine whose speed moves (a shared VM)
 can be told apart.
 
-    python scripts/bench_game24.py [--latency 0.1] [--puzzles 10] [--scale 100] [--repeat 3]
+    python scripts/bench_game24.py [--latency 0.1] [--puzzles 10] [--scale 100] [--pairs 3] [--repeat 3]
 
 With ``--costs`` it instead measures the tokens of the five paper configurations on
 puzzles 900-999 with the simulated oracle, through the usage ledger, counted exactly as
@@ -57,7 +59,7 @@ from typing import Any, Callable
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from rafa_core import driver  # noqa: E402
-from rafa_core.cli import run_event_loop  # noqa: E402
+from rafa_core.cli import positive_int, run_event_loop  # noqa: E402
 from rafa_core.game24 import prompts  # noqa: E402
 from rafa_core.game24.benchmark import Game24  # noqa: E402
 from rafa_core.game24.oracle import Game24Oracle  # noqa: E402
@@ -276,6 +278,11 @@ def request_path_cpu(base_url: str, requests: int = 2000, at_once: int = 32) -> 
     return nonlocal_cpu[0] / requests
 
 
+def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run with the median wall time (of an even number, the lower middle one)."""
+    return sorted(runs, key=lambda run: run["wall"])[(len(runs) - 1) // 2]
+
+
 def requests_of(run: dict[str, Any]) -> int:
     return run["llm"].stats.requests
 
@@ -290,8 +297,12 @@ def measure(args: argparse.Namespace, tmp: Path, round_no: int) -> dict[str, Any
         run_http(server, tmp / f"warm{round_no}", max(args.puzzles, args.scale))
         if not args.skip_sequential:
             row["sequential"] = run_http(server, tmp / f"seq{round_no}", args.puzzles, sequential=True)
-        row["default"] = run_http(server, tmp / f"def{round_no}", args.puzzles)
-        row["scaled"] = run_http(server, tmp / f"scale{round_no}", args.scale)
+        pairs = [(run_http(server, tmp / f"def{round_no}-{k}", args.puzzles),
+                  run_http(server, tmp / f"scale{round_no}-{k}", args.scale)) for k in range(args.pairs)]
+        row["default_walls"] = [small["wall"] for small, _ in pairs]
+        row["scaled_walls"] = [large["wall"] for _, large in pairs]
+        row["default"] = median_run([small for small, _ in pairs])
+        row["scaled"] = median_run([large for _, large in pairs])
     with LoopbackProcess(oracle, latency_s=0.0) as server:
         row["path_cpu"] = request_path_cpu(server.base_url)
         row["zero"] = run_http(server, tmp / f"zero{round_no}", args.puzzles)
@@ -332,6 +343,9 @@ def report(args: argparse.Namespace, row: dict[str, Any], bounds: dict[str, tupl
           f"success {scaled['summary']['success_rate']:.0%}; critical path {scaled_bound:.2f} s -> "
           f"{scaled_bound / scaled['wall']:.0%}; {args.scale}/{args.puzzles} puzzles wall {numbers['scaling']:.2f}x "
           f"(target <= 2x)")
+    if len(row["default_walls"]) > 1:
+        walls = " | ".join(f"{small:.2f} s, {large:.2f} s" for small, large in zip(row["default_walls"], row["scaled_walls"]))
+        print(f"    walls of {len(row['default_walls'])} interleaved pairs ({args.puzzles}, {args.scale} puzzles; the medians count): {walls}")
     print(cpu_line(default, f"the {args.puzzles}-puzzle run"))
     print(cpu_line(scaled, f"the {args.scale}-puzzle run"))
     numbers["scaled_cpu_bound_s"] = (scaled["cpu"] + scaled["server_cpu"]) / CORES
@@ -387,6 +401,8 @@ def main() -> int:
     parser.add_argument("--latency", type=float, default=0.1, help="server delay per request (s)")
     parser.add_argument("--puzzles", type=int, default=10)
     parser.add_argument("--scale", type=int, default=100, help="the larger run's puzzles")
+    parser.add_argument("--pairs", type=positive_int, default=3,
+                        help="interleaved pairs of --puzzles and --scale runs per round (their median walls count)")
     parser.add_argument("--repeat", type=int, default=1, help="rounds of measurements")
     parser.add_argument("--quota-share", type=float, default=0.3,
                         help="the share of the clean run's requests (as they were sent) the quota rejects")

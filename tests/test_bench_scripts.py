@@ -23,7 +23,7 @@ def run_script(*argv: str, timeout: float = 300) -> str:
 def test_the_game24_speed_bench_runs_and_reports_every_target():
     out = run_script("bench_game24.py", "--puzzles", "2", "--scale", "4", "--latency", "0.02", "--repeat", "1")
     for line in ("original pattern", "critical path", "speed-up", "same requests and success: yes",
-                 "4/2 puzzles wall", "client CPU per request at 0 ms", "naive client (no adaptation)",
+                 "4/2 puzzles wall", "walls of 3 interleaved pairs", "client CPU per request at 0 ms", "naive client (no adaptation)",
                  "ours (AIMD + Retry-After)", "results identical to the clean run: yes"):
         assert line in out, line
 
