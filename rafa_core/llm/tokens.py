@@ -187,7 +187,7 @@ class TiktokenCounter:
     def at_most(self, messages: Messages) -> int:
         """An upper bound of ``prompt(messages)`` without tokenizing: every token is one byte or more."""
         if self.completions_api:
-            return sum(utf8_length(m["content"]) for m in messages) + 2 * max(0, len(messages) - 1)
+            return utf8_length("\n\n".join(m["content"] for m in messages))
         total = _REPLY_PRIMING
         for message in messages:
             total += _TOKENS_PER_MESSAGE
