@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 
 import openai
 import pytest
 
+from rafa_core.cli import run_event_loop
 from rafa_core.game24.oracle import Game24Oracle
 from rafa_core.llm.errors import UserError
 from rafa_core.llm.lean_http import LeanTransport
@@ -73,6 +75,44 @@ def test_each_framing_is_read(framing):
     assert b"Authorization: Bearer key\r\n" in seen[0] and b"X-Extra: 1\r\n" in seen[0]
     assert json.loads(seen[0].split(b"\r\n\r\n", 1)[1]) == {"model": "m"}
     assert connections == (2 if framing == "close" else 1)  # keep-alive unless the server closes
+
+
+@pytest.mark.parametrize("run", [asyncio.run, run_event_loop], ids=["asyncio", "uvloop"])
+def test_a_new_connections_request_reaches_a_loopback_server_before_the_loop_turns(run):
+    # Waiting for the loop to report the connection first held requests back a whole turn
+    # of a busy loop (~0.1 s in a burst of hundreds).
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        listener.settimeout(2.0)
+        port = listener.getsockname()[1]
+
+        async def main():
+            transport = LeanTransport(f"http://127.0.0.1:{port}/v1", "key", timeout=5.0, max_connections=4)
+            task = asyncio.ensure_future(transport.post("/chat/completions", {"model": "m"}))
+            await asyncio.sleep(0)  # the post runs to its first wait, and the loop turns no further
+            server_side, _ = listener.accept()
+            with server_side:
+                server_side.setblocking(False)
+                received = server_side.recv(1 << 16)
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await transport.aclose()
+            return received
+
+        received = run(main())
+    assert received.startswith(b"POST /v1/chat/completions HTTP/1.1\r\n") and received.endswith(b'{"model":"m"}')
+
+
+def test_a_named_host_connects_through_the_loop():
+    async def main():
+        server, connections = await serve_raw([b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"], [])
+        port = server.sockets[0].getsockname()[1]
+        transport = LeanTransport(f"http://localhost:{port}/v1", "key", timeout=5.0, max_connections=4)
+        answer = await transport.post("/completions", {})
+        await transport.aclose()
+        server.close()
+        return answer, len(connections)
+
+    assert asyncio.run(main()) == ({}, 1)
 
 
 def test_error_answers_become_the_sdks_exceptions_with_their_headers():
