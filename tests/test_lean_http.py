@@ -14,6 +14,7 @@ import pytest
 from rafa_core.cli import run_event_loop
 from rafa_core.game24.oracle import Game24Oracle
 from rafa_core.llm.errors import UserError
+from rafa_core.llm import lean_http
 from rafa_core.llm.lean_http import LeanTransport
 from rafa_testkit.loopback import FaultPlan, LoopbackProcess, LoopbackServer
 from rafa_core.llm.openai_backend import OpenAILLM
@@ -100,6 +101,30 @@ def test_a_new_connections_request_reaches_a_loopback_server_before_the_loop_tur
 
         received = run(main())
     assert received.startswith(b"POST /v1/chat/completions HTTP/1.1\r\n") and received.endswith(b'{"model":"m"}')
+
+
+@pytest.mark.parametrize("up_at_once", [True, False], ids=["up-at-once", "up-later"])
+def test_a_loopback_connection_up_later_or_refused(monkeypatch, up_at_once):
+    if not up_at_once:  # as where the kernel finishes a loopback connect after the call
+        monkeypatch.setattr(lean_http, "_settled", lambda sock: False)
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        closed_port = unused.getsockname()[1]
+
+    async def main():
+        server, _ = await serve_raw([b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"], [])
+        port = server.sockets[0].getsockname()[1]
+        transport = LeanTransport(f"http://127.0.0.1:{port}/v1", "key", timeout=5.0, max_connections=4)
+        answer = await transport.post("/completions", {})
+        await transport.aclose()
+        server.close()
+        refused = LeanTransport(f"http://127.0.0.1:{closed_port}/v1", "key", timeout=5.0, max_connections=4)
+        with pytest.raises(openai.APIConnectionError) as info:
+            await refused.post("/completions", {})
+        return answer, info.value.__cause__
+
+    answer, cause = asyncio.run(main())
+    assert answer == {} and isinstance(cause, ConnectionRefusedError)
 
 
 def test_a_named_host_connects_through_the_loop():

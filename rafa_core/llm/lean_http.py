@@ -19,6 +19,7 @@ path a request took.
 from __future__ import annotations
 
 import asyncio
+import errno
 import ipaddress
 import json
 import select
@@ -107,15 +108,35 @@ class LeanTransport:
 
     async def _exchange_on_new_connection(self, request: bytes) -> tuple["_Connection", Any]:
         """A new connection and its first exchange.  To a server on this machine the request goes
-        out at once: a loopback connection is up as soon as it is asked for, and waiting for the
-        event loop to report it would hold the request back a whole turn of the loop (in a burst
-        of hundreds of new requests, ~0.1 s each)."""
-        sock = _connected_socket(*self._loopback) if self._loopback is not None else None
-        if sock is None:
+        out at once: on Linux a loopback connection is up within the connect call, and waiting for
+        the event loop to report it would hold the request back a whole turn of the loop (in a
+        burst of hundreds of new requests, ~0.1 s each)."""
+        if self._loopback is None:
             connection = await self._new_connection()
             return connection, await connection.exchange(request, self.timeout)
+        sock = await self._loopback_socket(*self._loopback)
         connection = _Connection(asyncio.get_running_loop())
         return connection, await connection.exchange(request, self.timeout, sock=sock)
+
+    async def _loopback_socket(self, family: socket.AddressFamily, address: tuple[Any, ...]) -> socket.socket:
+        """A non-blocking socket connected to the server on this machine: on Linux within the
+        connect call (the kernel sets up a loopback connection at once), elsewhere maybe later."""
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setblocking(False)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            error = sock.connect_ex(address)
+            if error in (errno.EINPROGRESS, errno.EWOULDBLOCK):
+                if not _settled(sock):  # not up yet: wait for it as the loop would
+                    await asyncio.wait_for(asyncio.get_running_loop().sock_connect(sock, address), self.timeout)
+                    return sock
+                error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if error:
+                raise OSError(error, f"Connect call failed {address}")  # e.g. ConnectionRefusedError
+            return sock
+        except BaseException:
+            sock.close()
+            raise
 
     async def _new_connection(self) -> "_Connection":
         loop = asyncio.get_running_loop()
@@ -141,22 +162,11 @@ def _loopback_address(host: str, port: int) -> tuple[socket.AddressFamily, tuple
     return (socket.AF_INET, (host, port)) if ip.version == 4 else (socket.AF_INET6, (host, port, 0, 0))
 
 
-def _connected_socket(family: socket.AddressFamily, address: tuple[Any, ...]) -> socket.socket | None:
-    """A non-blocking socket connected to ``address`` within the call (the kernel sets up a
-    loopback connection at once), or None (refused, or not up yet: the loop's way then)."""
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.setblocking(False)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.connect_ex(address)
-        poller = select.poll()
-        poller.register(sock, select.POLLOUT)
-        if poller.poll(0) == [(sock.fileno(), select.POLLOUT)]:  # writable, no error or hang-up
-            return sock
-    except OSError:
-        pass
-    sock.close()
-    return None
+def _settled(sock: socket.socket) -> bool:
+    """Whether a connect in progress has ended (up, or failed), without waiting."""
+    poller = select.poll()
+    poller.register(sock, select.POLLOUT)
+    return bool(poller.poll(0))
 
 
 class _Connection(asyncio.Protocol):
