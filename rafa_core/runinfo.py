@@ -25,7 +25,7 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     """The whole JSON objects of a JSONL file, one per line (a torn or foreign line is skipped)."""
     records = []
     try:
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+        lines = path.read_text(encoding="utf-8", errors="replace").split("\n")  # not splitlines(): U+2028 is text
     except OSError:
         return []
     for line in lines:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import socket
 
 import openai
@@ -158,6 +159,13 @@ def test_error_answers_become_the_sdks_exceptions_with_their_headers():
         asyncio.run(main())
     assert info.value.code == "rate_limit_exceeded" and "slow down" in str(info.value)
     assert info.value.response.headers["retry-after"] == "2"
+
+
+def test_an_answer_with_non_standard_numbers_is_read_and_a_cut_one_is_not():
+    assert lean_http.decode_answer(b'{"a": [NaN, -Infinity, 1.5], "b": "\\u00e9"}')["b"] == "é"
+    assert math.isinf(lean_http.decode_answer(b'{"a": -Infinity}')["a"])
+    with pytest.raises(ValueError):
+        lean_http.decode_answer(b'{"choices": [{"index": 0, "mess')
 
 
 @pytest.mark.parametrize("garbage", [b"SSH-2.0-OpenSSH\r\n\r\n", b"HTTP/1.1 200 OK\r\nno colon here\r\n\r\n"])

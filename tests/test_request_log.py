@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter
 from pathlib import Path
 
 from rafa_core.game24.cli import main as game24_main
+from rafa_core.llm.base import Completion
 from rafa_core.llm.request_log import RequestLog, labelled, labels, read_requests
+from rafa_core.llm.scripted import ReplayLLM
 from rafa_core.tictactoe.cli import main as tictactoe_main
 
 GAME24 = ["--planning", "tot", "--feedback", "--task_start_index", "990", "--task_end_index", "993",
@@ -100,6 +103,31 @@ def test_a_torn_last_line_is_cut_and_labels_nest(tmp_path):
     assert [r["op"] for r in rows] == ["generate", "loglik", "generate"]
     assert (rows[1]["episode"], rows[1]["step"], rows[1]["role"]) == (7, 2, "critic")
     assert rows[2]["role"] is None
+
+
+def test_every_value_reads_back_as_it_was_logged(tmp_path):
+    # Lines go through orjson, except where it would change a value (-inf, a huge integer).
+    path = tmp_path / "requests.jsonl"
+    log = RequestLog(path)
+    request = {"backend": "b", "model": "m", "messages": [{"role": "user", "content": "é ≠ 😀\u2028"}],
+               "temperature": 0.7, "max_tokens": 5, "stop": None, "logprobs": True}
+    common = {"n": 1, "first_sample": 2**62, "cache_hits": 0, "prompt_tokens": 3, "completion_tokens": 2, "started": 0.0}
+    log.generate(request, completions=[Completion("ok")], **common)
+    log.generate(request, completions=[Completion("no", "stop", [-math.inf, -0.5], ["n", "o"])], **common)
+    log.loglik({"backend": "b", "model": "m", "prefix": "p"}, continuations=["a", "b"], scores=[-math.inf, -1.25],
+               cache_hits=0, prompt_tokens=1, started=0.0)
+    log.close()
+    assert ReplayLLM(path).answers == {ReplayLLM._prompt_key(request["messages"]): ["ok", "no"]}
+    log = RequestLog(path)
+    with labels(episode=2**70, step={1: "x"}):  # beyond 64 bits; a key that is not a string
+        log.write({"op": "note", "path": tmp_path})
+    log.close()
+    plain, scored, loglik, odd = read_requests(path)
+    assert plain["messages"] == request["messages"] and plain["completions"] == ["ok"]
+    assert plain["params"]["first_sample"] == 2**62
+    assert scored["completions"][0]["token_logprobs"] == [-math.inf, -0.5]
+    assert loglik["scores"] == [-math.inf, -1.25]
+    assert odd["episode"] == 2**70 and odd["step"] == {"1": "x"} and odd["path"] == str(tmp_path)
 
 
 def test_a_labelled_model_keeps_its_protocols_and_attributes():

@@ -185,7 +185,7 @@ class ReplayLLM(StandIn, BaseLLM):
     def _load(self, path: Path) -> None:
         if not path.is_file():
             raise UserError(f"replay file not found: {path}")
-        for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        for lineno, line in enumerate(path.read_text(encoding="utf-8").split("\n"), 1):  # U+2028 is text
             if not line.strip():
                 continue
             try:
