@@ -161,6 +161,12 @@ def test_error_answers_become_the_sdks_exceptions_with_their_headers():
     assert info.value.response.headers["retry-after"] == "2"
 
 
+def test_a_body_orjson_refuses_is_sent_as_the_standard_encoder_writes_it():
+    body = {"messages": [{"role": "user", "content": "a lone surrogate from model text: \ud800 é"}], "n": 2**70}
+    assert json.loads(lean_http.encode_body(body)) == body
+    assert json.loads(lean_http.encode_body({"x": "é"})) == {"x": "é"}
+
+
 def test_an_answer_with_non_standard_numbers_is_read_and_a_cut_one_is_not():
     assert lean_http.decode_answer(b'{"a": [NaN, -Infinity, 1.5], "b": "\\u00e9"}')["b"] == "é"
     assert math.isinf(lean_http.decode_answer(b'{"a": -Infinity}')["a"])

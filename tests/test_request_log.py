@@ -113,16 +113,18 @@ def test_every_value_reads_back_as_it_was_logged(tmp_path):
                "temperature": 0.7, "max_tokens": 5, "stop": None, "logprobs": True}
     common = {"n": 1, "first_sample": 2**62, "cache_hits": 0, "prompt_tokens": 3, "completion_tokens": 2, "started": 0.0}
     log.generate(request, completions=[Completion("ok")], **common)
+    log.generate(request, completions=[Completion("lone \ud800 surrogate")], **common)
     log.generate(request, completions=[Completion("no", "stop", [-math.inf, -0.5], ["n", "o"])], **common)
     log.loglik({"backend": "b", "model": "m", "prefix": "p"}, continuations=["a", "b"], scores=[-math.inf, -1.25],
                cache_hits=0, prompt_tokens=1, started=0.0)
     log.close()
-    assert ReplayLLM(path).answers == {ReplayLLM._prompt_key(request["messages"]): ["ok", "no"]}
+    assert ReplayLLM(path).answers == {ReplayLLM._prompt_key(request["messages"]): ["ok", "lone \ud800 surrogate", "no"]}
     log = RequestLog(path)
     with labels(episode=2**70, step={1: "x"}):  # beyond 64 bits; a key that is not a string
         log.write({"op": "note", "path": tmp_path})
     log.close()
-    plain, scored, loglik, odd = read_requests(path)
+    plain, surrogate, scored, loglik, odd = read_requests(path)
+    assert surrogate["completions"] == ["lone \ud800 surrogate"]
     assert plain["messages"] == request["messages"] and plain["completions"] == ["ok"]
     assert plain["params"]["first_sample"] == 2**62
     assert scored["completions"][0]["token_logprobs"] == [-math.inf, -0.5]

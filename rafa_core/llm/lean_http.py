@@ -74,7 +74,7 @@ class LeanTransport:
 
     async def post(self, path: str, body: dict[str, Any], headers: dict[str, str] | None = None) -> Any:
         url = self.base_url + path
-        content = orjson.dumps(body)  # compact UTF-8
+        content = encode_body(body)
         extra = "".join(f"{k}: {v}\r\n" for k, v in headers.items()) if headers else ""
         head = f"POST {self._prefix}{path} HTTP/1.1\r\n{self._head}{extra}Content-Length: {len(content)}\r\n\r\n"
         request = head.encode("latin-1") + content
@@ -147,6 +147,15 @@ class LeanTransport:
     async def aclose(self) -> None:
         while self._idle:
             self._idle.pop().close()
+
+
+def encode_body(body: dict[str, Any]) -> bytes:
+    """A request body: compact UTF-8 JSON (orjson; the standard encoder for what orjson refuses,
+    such as a lone surrogate that model text carried into a prompt)."""
+    try:
+        return orjson.dumps(body)
+    except orjson.JSONEncodeError:
+        return json.dumps(body, separators=(",", ":")).encode("ascii")
 
 
 def decode_answer(data: bytes) -> Any:

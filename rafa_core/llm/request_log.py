@@ -35,8 +35,9 @@ REQUESTS_FILE = "requests.jsonl"
 FLUSH_EVERY_S = 0.5  # at most this long between a call and its line reaching the file
 
 # Log lines: orjson (a tenth of the standard encoder's CPU: a run writes thousands of prompts),
-# anything else as its str().  The standard encoder where orjson would change a value: it writes
-# a -inf log-probability as null, and cannot write an integer beyond 64 bits.
+# anything else as its str().  The standard encoder where orjson would change a value or refuse
+# one: it writes a -inf log-probability as null, and cannot write an integer beyond 64 bits or a
+# lone surrogate (model text may carry one).
 _ORJSON_OPTIONS = orjson.OPT_APPEND_NEWLINE | orjson.OPT_NON_STR_KEYS
 _encode_exactly = json.JSONEncoder(check_circular=False, default=str).encode
 
