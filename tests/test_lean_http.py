@@ -51,6 +51,17 @@ async def serve_raw(responses: list[bytes], seen: list[bytes]):
     return server, connections
 
 
+async def post_once_as(host: str) -> tuple[dict, int]:
+    """One post to a server answering ``{}``, reached as ``host``: (the answer, connections made)."""
+    server, connections = await serve_raw([b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"], [])
+    port = server.sockets[0].getsockname()[1]
+    transport = LeanTransport(f"http://{host}:{port}/v1", "key", timeout=5.0, max_connections=4)
+    answer = await transport.post("/completions", {})
+    await transport.aclose()
+    server.close()
+    return answer, len(connections)
+
+
 @pytest.mark.parametrize("framing", ["length", "chunked", "close"])
 def test_each_framing_is_read(framing):
     body = json.dumps(ANSWER).encode()
@@ -113,12 +124,7 @@ def test_a_loopback_connection_up_later_or_refused(monkeypatch, up_at_once):
         closed_port = unused.getsockname()[1]
 
     async def main():
-        server, _ = await serve_raw([b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"], [])
-        port = server.sockets[0].getsockname()[1]
-        transport = LeanTransport(f"http://127.0.0.1:{port}/v1", "key", timeout=5.0, max_connections=4)
-        answer = await transport.post("/completions", {})
-        await transport.aclose()
-        server.close()
+        answer, _ = await post_once_as("127.0.0.1")
         refused = LeanTransport(f"http://127.0.0.1:{closed_port}/v1", "key", timeout=5.0, max_connections=4)
         with pytest.raises(openai.APIConnectionError) as info:
             await refused.post("/completions", {})
@@ -129,16 +135,7 @@ def test_a_loopback_connection_up_later_or_refused(monkeypatch, up_at_once):
 
 
 def test_a_named_host_connects_through_the_loop():
-    async def main():
-        server, connections = await serve_raw([b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"], [])
-        port = server.sockets[0].getsockname()[1]
-        transport = LeanTransport(f"http://localhost:{port}/v1", "key", timeout=5.0, max_connections=4)
-        answer = await transport.post("/completions", {})
-        await transport.aclose()
-        server.close()
-        return answer, len(connections)
-
-    assert asyncio.run(main()) == ({}, 1)
+    assert asyncio.run(post_once_as("localhost")) == ({}, 1)
 
 
 def test_error_answers_become_the_sdks_exceptions_with_their_headers():
